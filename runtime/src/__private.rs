@@ -1,0 +1,69 @@
+//! What `#[correlated]` expands into. Not part of the API: names and
+//! signatures here change whenever the macro needs them to.
+//!
+//! Every handler call builds a [`Context`] at entry (inherit, fresh, or an
+//! explicit ID, plus slot bindings), then either wraps its future
+//! ([`wrap`]) or enters the context synchronously until the guard drops
+//! ([`enter`]).
+
+use std::future::IntoFuture;
+
+pub use crate::context::Context;
+pub use crate::future::Correlated;
+pub use crate::guard::FrameGuard;
+use crate::id::{CorrelationId, IntoCorrelationId};
+use crate::slot::Slot;
+
+/// `#[correlated]`: the caller's context; its ID, or a new one if it has none.
+pub fn inherit() -> Context {
+    let context = Context::current();
+    if context.correlation_id().is_some() {
+        context
+    } else {
+        context.with_generated_id()
+    }
+}
+
+/// `#[correlated(fresh)]`: the caller's context with a new ID.
+pub fn fresh() -> Context {
+    Context::current().with_generated_id()
+}
+
+/// `#[correlated(id = EXPR)]`: the caller's context with `id`, or a new ID
+/// when `id` is missing or invalid.
+pub fn explicit(id: impl IntoCorrelationId) -> Context {
+    let id = id
+        .into_correlation_id()
+        .unwrap_or_else(CorrelationId::generate);
+    Context::current().with_correlation_id(id)
+}
+
+/// `#[correlated(SLOT = EXPR)]`: binds one slot for the body.
+pub fn bind<T, V>(context: Context, slot: &'static Slot<T>, value: V) -> Context
+where
+    T: Clone + Send + Sync + 'static,
+    V: Into<T>,
+{
+    context.with_value(slot, value.into())
+}
+
+/// An `async` body: runs the future in `context`.
+pub fn wrap<F: IntoFuture>(context: Context, future: F) -> Correlated<F::IntoFuture> {
+    Correlated::new(context.into_values(), future.into_future())
+}
+
+/// A synchronous body: `context` is current until the guard drops.
+pub fn enter(context: Context) -> FrameGuard {
+    FrameGuard::enter(context.into_values())
+}
+
+/// The `async` tail of a function that returns a future: it runs in the
+/// context current where it is built (inside the guard from [`enter`]).
+pub fn in_current_context<F: IntoFuture>(future: F) -> Correlated<F::IntoFuture> {
+    Context::current().wrap(future.into_future())
+}
+
+/// How many misuses were reported in this process (for tests).
+pub fn misuse_reports() -> usize {
+    crate::misuse::reports()
+}

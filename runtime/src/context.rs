@@ -1,0 +1,439 @@
+//! Contexts: the set of slot values that running code sees, and the
+//! per-thread cell that holds the current one.
+//!
+//! Every thread has one *current frame*. A frame owns the values code sees
+//! plus the log of sets that tokens refer to. A correlated future owns a frame
+//! of its own and swaps it into the thread's cell for the length of each poll
+//! (see `future.rs`), so nothing it sets is visible between polls.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::mem;
+use std::sync::Arc;
+
+use crate::future::Correlated;
+use crate::guard::FrameGuard;
+use crate::id::CorrelationId;
+use crate::slot::{Slot, SlotKey};
+use crate::token::SetLog;
+
+/// A user slot's value, type-erased so one context can hold any slots.
+pub(crate) type Erased = Arc<dyn Any + Send + Sync>;
+
+/// One slot's value as the set log stores it.
+pub(crate) enum Stored {
+    Id(Option<CorrelationId>),
+    User(Option<Erased>),
+}
+
+/// An immutable-by-sharing snapshot of slot values: cloning it copies the ID
+/// and bumps one reference count.
+#[derive(Clone, Default)]
+pub(crate) struct Values {
+    pub(crate) correlation_id: Option<CorrelationId>,
+    /// Sorted by key; shared between snapshots and copied on write.
+    user: Option<Arc<Vec<(SlotKey, Erased)>>>,
+}
+
+impl Values {
+    const EMPTY: Values = Values {
+        correlation_id: None,
+        user: None,
+    };
+
+    pub(crate) fn load(&self, key: SlotKey) -> Stored {
+        if key.is_correlation_id() {
+            Stored::Id(self.correlation_id.clone())
+        } else {
+            Stored::User(self.user_value(key).cloned())
+        }
+    }
+
+    fn user_value(&self, key: SlotKey) -> Option<&Erased> {
+        let user = self.user.as_deref()?;
+        let index = user.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        Some(&user[index].1)
+    }
+
+    /// Replaces one slot's value and returns what it held, so the caller can
+    /// drop it after releasing the thread's cell.
+    pub(crate) fn replace(&mut self, key: SlotKey, value: Stored) -> Stored {
+        match value {
+            Stored::Id(id) => Stored::Id(mem::replace(&mut self.correlation_id, id)),
+            Stored::User(value) => Stored::User(self.replace_user(key, value)),
+        }
+    }
+
+    fn replace_user(&mut self, key: SlotKey, value: Option<Erased>) -> Option<Erased> {
+        let user = Arc::make_mut(self.user.get_or_insert_with(Default::default));
+        let found = user.binary_search_by_key(&key, |(k, _)| *k);
+        let old = match (found, value) {
+            (Ok(index), Some(value)) => Some(mem::replace(&mut user[index].1, value)),
+            (Ok(index), None) => Some(user.remove(index).1),
+            (Err(index), Some(value)) => {
+                user.insert(index, (key, value));
+                None
+            }
+            (Err(_), None) => None,
+        };
+        if user.is_empty() {
+            self.user = None;
+        }
+        old
+    }
+
+    fn keys(&self) -> impl Iterator<Item = SlotKey> + '_ {
+        let id = self
+            .correlation_id
+            .as_ref()
+            .map(|_| SlotKey::CORRELATION_ID);
+        let user = self
+            .user
+            .iter()
+            .flat_map(|user| user.iter().map(|(k, _)| *k));
+        id.into_iter().chain(user)
+    }
+}
+
+/// The values current on a thread or owned by a correlated future, with the
+/// log of sets that tokens refer to.
+pub(crate) struct Frame {
+    pub(crate) values: Values,
+    /// Created by the first `set`; most frames never need one.
+    pub(crate) log: Option<Box<SetLog>>,
+    /// The frame a thread starts with, as opposed to one entered by a
+    /// correlated future or a scope. Only here can a set outlive a poll.
+    pub(crate) is_thread_root: bool,
+}
+
+impl Frame {
+    const THREAD_ROOT: Frame = Frame {
+        values: Values::EMPTY,
+        log: None,
+        is_thread_root: true,
+    };
+
+    pub(crate) fn entered(values: Values) -> Self {
+        Self {
+            values,
+            log: None,
+            is_thread_root: false,
+        }
+    }
+
+    /// Whether the running code may see this frame's value for `key`.
+    ///
+    /// Always true except at a thread root, where a value set by one tokio
+    /// task is hidden from other tasks and plain code (see `misuse.rs`).
+    fn shows(&mut self, key: SlotKey) -> bool {
+        match self.log.as_deref_mut() {
+            Some(log) if self.is_thread_root => log.shows(key),
+            _ => true,
+        }
+    }
+
+    fn visible_load(&mut self, key: SlotKey) -> Stored {
+        if self.shows(key) {
+            self.values.load(key)
+        } else {
+            self.values.load(key).emptied()
+        }
+    }
+
+    fn visible_values(&mut self) -> Values {
+        let mut values = self.values.clone();
+        if self.is_thread_root && self.log.is_some() {
+            let keys: Vec<SlotKey> = values.keys().collect();
+            for key in keys {
+                if !self.shows(key) {
+                    // Only reference counts move here: no user code runs.
+                    let hidden = values.load(key).emptied();
+                    drop(values.replace(key, hidden));
+                }
+            }
+        }
+        values
+    }
+}
+
+impl Stored {
+    /// The same slot with no value.
+    fn emptied(self) -> Stored {
+        match self {
+            Stored::Id(_) => Stored::Id(None),
+            Stored::User(_) => Stored::User(None),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Frame> = const { RefCell::new(Frame::THREAD_ROOT) };
+}
+
+/// Runs `f` on the thread's current frame.
+///
+/// `None` while the thread's storage is being torn down. The cell is never
+/// borrowed while user code runs (values are dropped and cloned outside it),
+/// so the borrow cannot fail; if it ever did, this reports "no context"
+/// rather than panicking.
+pub(crate) fn with_frame<R>(f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut frame| f(&mut frame)))
+        .ok()
+        .flatten()
+}
+
+/// Exchanges `frame` with the thread's current frame; false if the thread's
+/// storage is gone.
+pub(crate) fn swap_current(frame: &mut Frame) -> bool {
+    with_frame(|current| mem::swap(current, frame)).is_some()
+}
+
+/// One slot's value as the running code sees it.
+pub(crate) fn load(key: SlotKey) -> Option<Stored> {
+    with_frame(|frame| frame.visible_load(key))
+}
+
+/// The correlation ID of the current context.
+///
+/// Never panics and never allocates: outside any context, and while the
+/// thread is being torn down, it returns `None`.
+///
+/// # Examples
+///
+/// ```
+/// use correlate::CorrelationId;
+///
+/// assert_eq!(correlate::current(), None);
+/// let id = CorrelationId::generate();
+/// let _guard = correlate::scope(id.clone());
+/// assert_eq!(correlate::current(), Some(id));
+/// ```
+pub fn current() -> Option<CorrelationId> {
+    with_frame(|frame| {
+        if frame.is_thread_root && frame.log.is_some() {
+            return frame.visible_load(SlotKey::CORRELATION_ID).into_id();
+        }
+        frame.values.correlation_id.clone()
+    })
+    .flatten()
+}
+
+/// Calls `f` with the current correlation ID, without cloning it for the
+/// caller to keep.
+///
+/// # Examples
+///
+/// ```
+/// let id = correlate::CorrelationId::generate();
+/// let _guard = correlate::scope(id.clone());
+/// let logged = correlate::with_current(|id| format!("[{}]", id.map_or("-", |id| id.as_str())));
+/// assert_eq!(logged, format!("[{id}]"));
+/// ```
+pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
+    // The ID is copied out so that `f` runs with the thread's cell released:
+    // `f` may then read or set any slot.
+    f(current().as_ref())
+}
+
+impl Stored {
+    fn into_id(self) -> Option<CorrelationId> {
+        match self {
+            Stored::Id(id) => id,
+            Stored::User(_) => None,
+        }
+    }
+}
+
+/// A captured set of slot values: the correlation ID and every user slot.
+///
+/// Capture the current one with [`Context::current`], then run code in it on
+/// any thread ([`Context::run`]) or attach it to a future or stream
+/// ([`Context::wrap`]). Each run or wrapped future gets a copy: its own sets
+/// never reach the `Context` or its other users.
+///
+/// # Examples
+///
+/// ```
+/// use correlate::{Context, CorrelationId};
+///
+/// let id = CorrelationId::generate();
+/// let ctx = Context::new().with_correlation_id(id.clone());
+///
+/// let seen = std::thread::spawn(move || ctx.run(correlate::current))
+///     .join()
+///     .unwrap();
+/// assert_eq!(seen, Some(id));
+/// ```
+#[derive(Clone, Default)]
+pub struct Context {
+    values: Values,
+}
+
+impl Context {
+    /// An empty context: no correlation ID, no slot values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(correlate::Context::new().correlation_id(), None);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A snapshot of the current context. Later sets on either side are not
+    /// seen by the other.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlate::{Context, CorrelationId};
+    ///
+    /// let first = correlate::set(CorrelationId::parse("first").unwrap());
+    /// let ctx = Context::current();
+    /// let _second = correlate::set(CorrelationId::parse("second").unwrap());
+    /// assert_eq!(ctx.correlation_id().unwrap(), "first");
+    /// # drop(first);
+    /// ```
+    pub fn current() -> Self {
+        let values = with_frame(Frame::visible_values).unwrap_or_default();
+        Self { values }
+    }
+
+    /// The context's correlation ID.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = correlate::Context::new().with_generated_id();
+    /// assert!(ctx.correlation_id().is_some());
+    /// ```
+    pub fn correlation_id(&self) -> Option<&CorrelationId> {
+        self.values.correlation_id.as_ref()
+    }
+
+    /// A slot's value in this context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// correlate::slot! { static USER_ID: String; }
+    ///
+    /// let ctx = correlate::Context::new().with_value(&USER_ID, "alice".into());
+    /// assert_eq!(ctx.get(&USER_ID).as_deref(), Some("alice"));
+    /// ```
+    pub fn get<T: Clone + Send + Sync + 'static>(&self, slot: &'static Slot<T>) -> Option<T> {
+        match self.values.load(slot.key()) {
+            Stored::Id(id) => (&id as &dyn Any).downcast_ref::<Option<T>>()?.clone(),
+            Stored::User(value) => value?.downcast_ref::<T>().cloned(),
+        }
+    }
+
+    /// The same context with `id` as its correlation ID.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = correlate::CorrelationId::generate();
+    /// let ctx = correlate::Context::current().with_correlation_id(id.clone());
+    /// assert_eq!(ctx.correlation_id(), Some(&id));
+    /// ```
+    pub fn with_correlation_id(mut self, id: CorrelationId) -> Self {
+        self.values.correlation_id = Some(id);
+        self
+    }
+
+    /// The same context with a newly generated correlation ID.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = correlate::Context::new().with_generated_id();
+    /// let b = correlate::Context::new().with_generated_id();
+    /// assert_ne!(a.correlation_id(), b.correlation_id());
+    /// ```
+    pub fn with_generated_id(self) -> Self {
+        self.with_correlation_id(CorrelationId::generate())
+    }
+
+    /// The same context with `slot` set to `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// correlate::slot! { static TENANT: u32; }
+    ///
+    /// let ctx = correlate::Context::new().with_value(&TENANT, 3);
+    /// assert_eq!(ctx.run(|| TENANT.get()), Some(3));
+    /// ```
+    pub fn with_value<T: Clone + Send + Sync + 'static>(
+        mut self,
+        slot: &'static Slot<T>,
+        value: T,
+    ) -> Self {
+        let key = slot.key();
+        if key.is_correlation_id() {
+            let id = (&mut Some(value) as &mut dyn Any)
+                .downcast_mut::<Option<CorrelationId>>()
+                .and_then(Option::take);
+            self.values.correlation_id = id;
+        } else {
+            drop(
+                self.values
+                    .replace(key, Stored::User(Some(Arc::new(value)))),
+            );
+        }
+        self
+    }
+
+    /// Runs `f` in a copy of this context on the current thread, then
+    /// restores what was current before, also if `f` panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlate::{Context, CorrelationId};
+    ///
+    /// let ctx = Context::new().with_correlation_id(CorrelationId::parse("job-7").unwrap());
+    /// assert_eq!(ctx.run(|| correlate::current()).unwrap(), "job-7");
+    /// assert_eq!(correlate::current(), None);
+    /// ```
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _entered = FrameGuard::enter(self.values.clone());
+        f()
+    }
+
+    /// Attaches a copy of this context to a future or stream: it is current
+    /// whenever the result is polled or dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlate::{Context, CorrelationId};
+    ///
+    /// let ctx = Context::new().with_correlation_id(CorrelationId::parse("req-9").unwrap());
+    /// let seen = futures::executor::block_on(ctx.wrap(async { correlate::current() }));
+    /// assert_eq!(seen.unwrap(), "req-9");
+    /// ```
+    pub fn wrap<T>(&self, inner: T) -> Correlated<T> {
+        Correlated::new(self.values.clone(), inner)
+    }
+
+    pub(crate) fn into_values(self) -> Values {
+        self.values
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("correlation_id", &self.values.correlation_id)
+            .field(
+                "user_slots",
+                &self.values.user.as_ref().map_or(0, |user| user.len()),
+            )
+            .finish()
+    }
+}

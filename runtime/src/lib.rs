@@ -1,0 +1,111 @@
+//! Correlation IDs for async Rust.
+//!
+//! `correlate` gives every request, job or task a correlation ID that all code
+//! running on its behalf can read — across `.await`s, worker threads, spawned
+//! tasks and outgoing calls — and that is always restored when the work ends:
+//! on return, on error, on panic and on cancellation.
+//!
+//! ```
+//! use correlate::{CorrelationId, FutureExt};
+//!
+//! async fn load_order() -> Option<CorrelationId> {
+//!     // Any code running for the request sees its ID, after every `.await`.
+//!     correlate::current()
+//! }
+//!
+//! let id = CorrelationId::generate();
+//! let seen = futures::executor::block_on(load_order().correlated(id.clone()));
+//! assert_eq!(seen, Some(id));
+//! assert_eq!(correlate::current(), None); // nothing leaks out
+//! ```
+//!
+//! The model is Python's `contextvars`, made correct for async Rust:
+//!
+//! - a [`Slot`] is a typed cell (a `ContextVar`); the correlation ID is the
+//!   built-in [`CORRELATION_ID`], and [`slot!`] declares more;
+//! - [`Slot::set`] returns a [`Token`] that [`Slot::reset`] consumes to undo
+//!   exactly that set; [`Slot::scope`] does both around a block;
+//! - a [`Context`] is a snapshot of every slot, to run code in
+//!   ([`Context::run`]) or to attach to a future ([`Context::wrap`]);
+//! - a [`Correlated`] future owns its context and makes it current only while
+//!   it is polled, so concurrent tasks on one thread never see each other's
+//!   values.
+//!
+//! # Features
+//!
+//! - `tokio`: [`spawn`] and [`spawn_blocking`], which carry the context into
+//!   new tasks, and misuse detection that knows which task is running.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod context;
+mod future;
+mod guard;
+mod id;
+mod misuse;
+mod slot;
+#[cfg(feature = "tokio")]
+mod spawn;
+mod token;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use context::{Context, current, with_current};
+pub use correlate_macros::correlated;
+pub use future::{Correlated, FutureExt, StreamExt};
+pub use guard::ScopeGuard;
+pub use id::{CorrelationId, IntoCorrelationId, InvalidCorrelationId, InvalidKind, MAX_LEN};
+pub use slot::{CORRELATION_ID, Slot};
+#[cfg(feature = "tokio")]
+pub use spawn::{spawn, spawn_blocking};
+pub use token::{ResetError, ResetErrorKind, Token};
+
+/// Sets the correlation ID in the current context; shorthand for
+/// [`CORRELATION_ID.set(id)`](Slot::set).
+///
+/// # Examples
+///
+/// ```
+/// let token = correlate::set(correlate::CorrelationId::parse("req-1").unwrap());
+/// assert_eq!(correlate::current().unwrap(), "req-1");
+/// correlate::reset(token).unwrap();
+/// ```
+pub fn set(id: CorrelationId) -> Token {
+    CORRELATION_ID.set(id)
+}
+
+/// Undoes a [`set`]; shorthand for [`CORRELATION_ID.reset(token)`](Slot::reset).
+///
+/// # Errors
+///
+/// [`ResetError`] when the token belongs to another context or slot; nothing
+/// changes then.
+///
+/// # Examples
+///
+/// ```
+/// let token = correlate::set(correlate::CorrelationId::generate());
+/// correlate::reset(token).unwrap();
+/// assert_eq!(correlate::current(), None);
+/// ```
+pub fn reset(token: Token) -> Result<(), ResetError> {
+    CORRELATION_ID.reset(token)
+}
+
+/// Sets the correlation ID until the guard is dropped, also on panic;
+/// shorthand for [`CORRELATION_ID.scope(id)`](Slot::scope).
+///
+/// # Examples
+///
+/// ```
+/// {
+///     let _guard = correlate::scope(correlate::CorrelationId::parse("job-3").unwrap());
+///     assert_eq!(correlate::current().unwrap(), "job-3");
+/// }
+/// assert_eq!(correlate::current(), None);
+/// ```
+pub fn scope(id: CorrelationId) -> ScopeGuard {
+    CORRELATION_ID.scope(id)
+}

@@ -1,0 +1,288 @@
+//! Slots: typed, named storage cells, the counterpart of Python's `ContextVar`.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::context::{self, Stored};
+use crate::guard::ScopeGuard;
+use crate::id::CorrelationId;
+use crate::token::{self, ResetError, Token};
+
+/// Identifies a slot inside a context. The correlation ID has a fixed key so
+/// its reads skip the user-slot map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct SlotKey(pub(crate) u32);
+
+impl SlotKey {
+    const UNASSIGNED: u32 = 0;
+    pub(crate) const CORRELATION_ID: SlotKey = SlotKey(1);
+    const FIRST_USER: u32 = 2;
+
+    pub(crate) fn is_correlation_id(self) -> bool {
+        self == Self::CORRELATION_ID
+    }
+}
+
+/// Keys for user slots are handed out on first use, so declaring a slot is a
+/// plain `const` initialiser and costs nothing until it is touched.
+static NEXT_USER_KEY: AtomicU32 = AtomicU32::new(SlotKey::FIRST_USER);
+
+/// A typed, named value that every piece of code running in a context can
+/// read: the Rust counterpart of Python's `contextvars.ContextVar`.
+///
+/// Declare slots with [`slot!`](crate::slot!); the correlation ID itself is
+/// the built-in slot [`CORRELATION_ID`]. A value is seen by the context it was
+/// set in and by contexts captured from it afterwards, never by another task.
+///
+/// # Examples
+///
+/// ```
+/// correlate::slot! {
+///     /// The authenticated user, once known.
+///     pub static USER_ID: String;
+/// }
+///
+/// assert_eq!(USER_ID.get(), None);
+/// let token = USER_ID.set("alice".to_owned());
+/// assert_eq!(USER_ID.get().as_deref(), Some("alice"));
+/// USER_ID.reset(token).unwrap();
+/// assert_eq!(USER_ID.get(), None);
+/// ```
+pub struct Slot<T: 'static> {
+    name: &'static str,
+    key: AtomicU32,
+    // `fn() -> T` keeps the slot `Send + Sync` whatever `T` is; the values
+    // themselves are checked by the `T: Send + Sync` bounds on the methods.
+    _value: PhantomData<fn() -> T>,
+}
+
+/// The built-in slot that holds the correlation ID.
+///
+/// [`current`](crate::current), [`set`](crate::set), [`reset`](crate::reset)
+/// and [`scope`](crate::scope) are shorthands for its methods.
+///
+/// # Examples
+///
+/// ```
+/// use correlate::{CORRELATION_ID, CorrelationId};
+///
+/// let _guard = CORRELATION_ID.scope(CorrelationId::parse("req-1").unwrap());
+/// assert_eq!(correlate::current().unwrap(), "req-1");
+/// ```
+pub static CORRELATION_ID: Slot<CorrelationId> = Slot {
+    name: "CORRELATION_ID",
+    key: AtomicU32::new(SlotKey::CORRELATION_ID.0),
+    _value: PhantomData,
+};
+
+impl<T: 'static> Slot<T> {
+    /// Used by [`slot!`](crate::slot!); not part of the API.
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str) -> Self {
+        Self {
+            name,
+            key: AtomicU32::new(SlotKey::UNASSIGNED),
+            _value: PhantomData,
+        }
+    }
+
+    /// The name the slot was declared with, e.g. `"USER_ID"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(correlate::CORRELATION_ID.name(), "CORRELATION_ID");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(crate) fn key(&self) -> SlotKey {
+        let key = self.key.load(Ordering::Relaxed);
+        if key != SlotKey::UNASSIGNED {
+            return SlotKey(key);
+        }
+        let fresh = NEXT_USER_KEY.fetch_add(1, Ordering::Relaxed);
+        // Two threads may race to assign; the first one wins and both use it.
+        match self.key.compare_exchange(
+            SlotKey::UNASSIGNED,
+            fresh,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => SlotKey(fresh),
+            Err(winner) => SlotKey(winner),
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Slot<T> {
+    /// The slot's value in the current context, cloned; `None` when unset,
+    /// outside any context, or while the thread is being torn down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// correlate::slot! { static TENANT: u32; }
+    ///
+    /// assert_eq!(TENANT.get(), None);
+    /// let _guard = TENANT.scope(7);
+    /// assert_eq!(TENANT.get(), Some(7));
+    /// ```
+    pub fn get(&'static self) -> Option<T> {
+        self.with(|value| value.cloned())
+    }
+
+    /// Calls `f` with a reference to the slot's value in the current context.
+    ///
+    /// `f` may use any slot, including this one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// correlate::slot! { static USER_ID: String; }
+    ///
+    /// let _guard = USER_ID.scope("alice".to_owned());
+    /// assert_eq!(USER_ID.with(|user| user.map(String::len)), Some(5));
+    /// ```
+    pub fn with<R>(&'static self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        match self.load() {
+            Some(Stored::Id(Some(id))) => f(downcast_id(&id)),
+            Some(Stored::User(Some(value))) => f(value.downcast_ref::<T>()),
+            _ => f(None),
+        }
+    }
+
+    /// Sets the slot in the current context and returns the [`Token`] that
+    /// undoes it.
+    ///
+    /// Inside a correlated future the value lasts, across `.await`s, until the
+    /// token is reset or the future ends; it never reaches the code that
+    /// polled the future. Prefer [`Slot::scope`] when the value should end with
+    /// a block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// correlate::slot! { static TENANT: u32; }
+    ///
+    /// let outer = TENANT.set(1);
+    /// let inner = TENANT.set(2);
+    /// TENANT.reset(inner).unwrap();
+    /// assert_eq!(TENANT.get(), Some(1));
+    /// TENANT.reset(outer).unwrap();
+    /// assert_eq!(TENANT.get(), None);
+    /// ```
+    pub fn set(&'static self, value: T) -> Token {
+        let key = self.key();
+        let stored = if key.is_correlation_id() {
+            Stored::Id(into_id(value))
+        } else {
+            Stored::User(Some(Arc::new(value)))
+        };
+        token::set(key, self.name, stored)
+    }
+
+    /// Undoes the [`Slot::set`] that returned `token`.
+    ///
+    /// Resets may come in any order: the slot shows the newest set whose token
+    /// is still live, and once every token of a context has been reset the
+    /// slot holds exactly what it held when the context was entered.
+    ///
+    /// # Errors
+    ///
+    /// [`ResetError`] when the token belongs to another context (another task,
+    /// a sibling scope, a scope that ended) or to another slot. Nothing
+    /// changes then, and [`ResetError::into_token`] gives the token back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// correlate::slot! { static A: u8; static B: u8; }
+    ///
+    /// let token = A.set(1);
+    /// let err = B.reset(token).unwrap_err();
+    /// assert_eq!(A.get(), Some(1));
+    /// A.reset(err.into_token()).unwrap();
+    /// assert_eq!(A.get(), None);
+    /// ```
+    pub fn reset(&'static self, token: Token) -> Result<(), ResetError> {
+        token::reset(self.key(), token)
+    }
+
+    /// Sets the slot until the returned guard is dropped, also on panic.
+    ///
+    /// Keep the guard inside one poll (drop it before the next `.await`) unless
+    /// you are inside a correlated future, whose context travels with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// correlate::slot! { static TENANT: u32; }
+    ///
+    /// {
+    ///     let _guard = TENANT.scope(9);
+    ///     assert_eq!(TENANT.get(), Some(9));
+    /// }
+    /// assert_eq!(TENANT.get(), None);
+    /// ```
+    pub fn scope(&'static self, value: T) -> ScopeGuard {
+        ScopeGuard::new(self.key(), self.set(value))
+    }
+
+    fn load(&self) -> Option<Stored> {
+        context::load(self.key())
+    }
+}
+
+/// The correlation ID is stored unboxed; every other slot goes into the
+/// user-slot map. Only [`CORRELATION_ID`] holds the fixed key, and it is a
+/// `Slot<CorrelationId>`, so for it the downcasts below always succeed.
+fn into_id<T: Any>(value: T) -> Option<CorrelationId> {
+    let mut value = Some(value);
+    (&mut value as &mut dyn Any)
+        .downcast_mut::<Option<CorrelationId>>()
+        .and_then(Option::take)
+}
+
+fn downcast_id<T: Any>(id: &CorrelationId) -> Option<&T> {
+    (id as &dyn Any).downcast_ref::<T>()
+}
+
+impl<T> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot").field("name", &self.name).finish()
+    }
+}
+
+/// Declares context slots, the counterpart of Python's `ContextVar`.
+///
+/// Each declaration becomes a `static` [`Slot`]. Values must be
+/// `Clone + Send + Sync + 'static`, since contexts travel between threads.
+///
+/// # Examples
+///
+/// ```
+/// correlate::slot! {
+///     /// The authenticated user.
+///     pub static USER_ID: String;
+///     pub(crate) static TENANT: u64;
+/// }
+///
+/// let _user = USER_ID.scope("alice".into());
+/// let _tenant = TENANT.scope(42);
+/// assert_eq!(USER_ID.get().as_deref(), Some("alice"));
+/// assert_eq!(TENANT.get(), Some(42));
+/// ```
+#[macro_export]
+macro_rules! slot {
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident : $ty:ty; $($rest:tt)*) => {
+        $(#[$attr])*
+        $vis static $name: $crate::Slot<$ty> = $crate::Slot::__new(::core::stringify!($name));
+        $crate::slot! { $($rest)* }
+    };
+}

@@ -1,0 +1,59 @@
+//! Spawning tokio tasks that carry the current context.
+//!
+//! A task spawned with plain `tokio::spawn` starts with no context: nothing
+//! is inherited implicitly, so work that outlives its request is only
+//! correlated when you say so.
+
+use std::future::Future;
+
+use tokio::task::JoinHandle;
+
+use crate::context::Context;
+use crate::future::FutureExt;
+
+/// Spawns a task that runs in a snapshot of the current context.
+///
+/// # Examples
+///
+/// ```
+/// use correlate::CorrelationId;
+///
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() {
+/// let id = CorrelationId::generate();
+/// let _guard = correlate::scope(id.clone());
+/// let seen = correlate::spawn(async { correlate::current() }).await.unwrap();
+/// assert_eq!(seen, Some(id));
+/// # }
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.in_current_context())
+}
+
+/// Runs a blocking closure on tokio's blocking pool in a snapshot of the
+/// current context.
+///
+/// # Examples
+///
+/// ```
+/// use correlate::CorrelationId;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let _guard = correlate::scope(CorrelationId::parse("req-5").unwrap());
+/// let seen = correlate::spawn_blocking(correlate::current).await.unwrap();
+/// assert_eq!(seen.unwrap(), "req-5");
+/// # }
+/// ```
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let context = Context::current();
+    tokio::task::spawn_blocking(move || context.run(f))
+}

@@ -1,0 +1,1 @@
+//! Compile-fail and expansion tests of `#[correlated]` live in `tests/`.
