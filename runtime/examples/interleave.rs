@@ -14,9 +14,9 @@ use correlate::{CorrelationId, FutureExt};
 fn log(what: &str) {
     let id = correlate::current();
     let id = id.as_ref().map_or("-", CorrelationId::as_str);
-    let thread = std::thread::current();
-    let thread = thread.name().unwrap_or("?");
-    println!("[{id}] {thread:>14}  {what}");
+    // Thread ids show requests hopping between the two workers.
+    let thread = format!("{:?}", std::thread::current().id());
+    println!("[{id}] {thread:<12} {what}");
 }
 
 /// Knows nothing about correlation IDs, yet its log line carries one.

@@ -38,7 +38,7 @@ pin_project! {
     #[must_use = "futures and streams do nothing unless polled"]
     pub struct Correlated<T> {
         frame: Frame,
-        // `None` only once the value has been dropped in place.
+        // `None` once a future completed or the value was dropped in place.
         #[pin]
         inner: Option<T>,
     }
@@ -87,10 +87,18 @@ impl<F: Future> Future for Correlated<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let inner = this.inner;
-        in_frame(this.frame, || match inner.as_pin_mut() {
-            Some(inner) => inner.poll(cx),
-            None => unreachable_after_drop(),
+        let mut inner = this.inner;
+        in_frame(this.frame, || {
+            let Some(future) = inner.as_mut().as_pin_mut() else {
+                panic!("`Correlated` future polled after completion");
+            };
+            let output = future.poll(cx);
+            if output.is_ready() {
+                // Dropped now, while its context is current, so that `Drop`
+                // has nothing left to do and skips a second swap.
+                inner.set(None);
+            }
+            output
         })
     }
 }
@@ -110,11 +118,6 @@ impl<S: Stream> Stream for Correlated<S> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.inner.as_ref().map_or((0, Some(0)), Stream::size_hint)
     }
-}
-
-/// The inner future is only taken out by `Drop`, after which nothing can poll.
-fn unreachable_after_drop() -> ! {
-    unreachable!("a Correlated future is never polled after it is dropped")
 }
 
 /// Attaching a context to futures.

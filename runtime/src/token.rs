@@ -268,28 +268,20 @@ pub(crate) fn reset(key: SlotKey, token: Token) -> Result<(), ResetError> {
     }
 }
 
-fn reset_in(frame: &mut Frame, token: &Token) -> Result<Vec<Stored>, ResetErrorKind> {
-    let Some(log) = frame.log.as_deref_mut() else {
-        return Err(ResetErrorKind::WrongContext);
-    };
-    if log.frame_id != token.frame_id {
-        return Err(ResetErrorKind::WrongContext);
-    }
-    let Ok(index) = log
-        .entries
-        .binary_search_by_key(&token.serial, |e| e.serial)
-    else {
+fn reset_in(frame: &mut Frame, token: &Token) -> Result<Garbage, ResetErrorKind> {
+    let Frame { values, log, .. } = frame;
+    let mut garbage = Garbage::default();
+    let (log, Some(index)) = locate(log, token)? else {
         // Discarded beneath a pinned set: its value can never show again, so
         // undoing it has nothing left to do.
-        return Ok(Vec::new());
+        return Ok(garbage);
     };
     let key = token.key;
     if log.entries[index + 1..].iter().any(|e| e.key == key) {
         // A newer set of this slot is live: leave a tombstone.
         log.entries[index].state = EntryState::Tombstone;
-        return Ok(Vec::new());
+        return Ok(garbage);
     }
-    let mut garbage = Vec::new();
     let mut restored = log.entries.remove(index).replaced;
     while let Some(below) = log.entries.iter().rposition(|e| e.key == key) {
         if log.entries[below].state != EntryState::Tombstone {
@@ -299,29 +291,59 @@ fn reset_in(frame: &mut Frame, token: &Token) -> Result<Vec<Stored>, ResetErrorK
         garbage.extend(std::mem::replace(&mut restored, popped));
     }
     if let Some(value) = restored {
-        garbage.push(frame.values.replace(key, value));
+        garbage.extend(Some(values.replace(key, value)));
     }
     Ok(garbage)
+}
+
+/// The log of the token's frame, if that frame is current, and the index of
+/// the token's entry, unless it was discarded beneath a pinned set.
+fn locate<'log>(
+    log: &'log mut Option<Box<SetLog>>,
+    token: &Token,
+) -> Result<(&'log mut SetLog, Option<usize>), ResetErrorKind> {
+    let log = log
+        .as_deref_mut()
+        .filter(|log| log.frame_id == token.frame_id)
+        .ok_or(ResetErrorKind::WrongContext)?;
+    let index = log
+        .entries
+        .binary_search_by_key(&token.serial, |entry| entry.serial)
+        .ok();
+    Ok((log, index))
+}
+
+/// Values taken out of a frame, to be dropped once the thread's cell is
+/// released (their `Drop` is user code). Usually one value, so the first is
+/// kept inline and a plain reset does not allocate.
+#[derive(Default)]
+struct Garbage {
+    first: Option<Stored>,
+    rest: Vec<Stored>,
+}
+
+impl Extend<Stored> for Garbage {
+    fn extend<I: IntoIterator<Item = Stored>>(&mut self, values: I) {
+        for value in values {
+            if self.first.is_none() {
+                self.first = Some(value);
+            } else {
+                self.rest.push(value);
+            }
+        }
+    }
 }
 
 /// A token was dropped without a reset: its set becomes permanent for the
 /// frame, and the slot's older entries are discarded so that a loop of
 /// "set and forget" does not grow the log.
-fn pin(frame: &mut Frame, token: &Token) -> Vec<Stored> {
-    let Some(log) = frame.log.as_deref_mut() else {
-        return Vec::new();
-    };
-    if log.frame_id != token.frame_id {
-        return Vec::new();
-    }
-    let Ok(index) = log
-        .entries
-        .binary_search_by_key(&token.serial, |e| e.serial)
-    else {
-        return Vec::new();
+fn pin(frame: &mut Frame, token: &Token) -> Garbage {
+    let mut garbage = Garbage::default();
+    let Ok((log, Some(index))) = locate(&mut frame.log, token) else {
+        return garbage;
     };
     let key = token.key;
-    let mut garbage: Vec<Stored> = log.entries[index].replaced.take().into_iter().collect();
+    garbage.extend(log.entries[index].replaced.take());
     log.entries[index].state = EntryState::Pinned;
     let mut position = 0;
     log.entries.retain_mut(|entry| {
