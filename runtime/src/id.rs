@@ -8,6 +8,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 /// The longest ID accepted from outside, in bytes.
+///
+/// # Examples
+///
+/// ```
+/// use correlate::{CorrelationId, MAX_LEN};
+///
+/// assert!(CorrelationId::parse(&"a".repeat(MAX_LEN)).is_ok());
+/// assert!(CorrelationId::parse(&"a".repeat(MAX_LEN + 1)).is_err());
+/// ```
 pub const MAX_LEN: usize = 128;
 
 /// IDs up to this many bytes live inline, so cloning one copies bytes instead
