@@ -35,11 +35,27 @@
 //!
 //! - `tokio`: [`spawn`] and [`spawn_blocking`], which carry the context into
 //!   new tasks, and misuse detection that knows which task is running.
+//! - `tracing`: [`tracing::CorrelatedFormat`] and [`tracing::fmt_layer`], so
+//!   that every event formatted by `tracing-subscriber` carries
+//!   `correlation_id` (and chosen user slots); `tracing-json` adds
+//!   [`tracing::json_layer`] for JSON output.
+//! - `log`: [`log::CorrelatedLogger`], which adds the same as key-values to
+//!   every `log` record.
+//! - `http`: [`http::inject`] and [`http::extract`] for `http::HeaderMap`s,
+//!   `http::HeaderValue` as an [`IntoCorrelationId`], and a [`carrier::Carrier`]
+//!   impl for header maps.
+//! - `tower` (implies `http`): [`tower::CorrelationLayer`], the server
+//!   middleware (trusted peers, validation, echo, the request's context), and
+//!   [`tower::PropagateCorrelationLayer`] for outgoing requests.
+//! - `axum` (implies `tower`): the layer also finds the peer address in axum's
+//!   `ConnectInfo<SocketAddr>`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod context;
+#[cfg(any(feature = "log", feature = "tracing"))]
+mod fields;
 mod future;
 mod guard;
 mod id;
@@ -51,6 +67,15 @@ mod token;
 
 #[doc(hidden)]
 pub mod __private;
+pub mod carrier;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "log")]
+pub mod log;
+#[cfg(feature = "tower")]
+pub mod tower;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 
 pub use context::{Context, current, with_current};
 pub use correlate_macros::correlated;

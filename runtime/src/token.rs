@@ -269,9 +269,19 @@ pub(crate) fn reset(key: SlotKey, token: Token) -> Result<(), ResetError> {
 }
 
 fn reset_in(frame: &mut Frame, token: &Token) -> Result<Garbage, ResetErrorKind> {
-    let Frame { values, log, .. } = frame;
+    let Frame {
+        values,
+        log,
+        is_thread_root,
+    } = frame;
     let mut garbage = Garbage::default();
-    let (log, Some(index)) = locate(log, token)? else {
+    let (log, index) = locate(log, token)?;
+    if *is_thread_root && index.is_some_and(|i| log.entries[i].owner != Owner::current()) {
+        // A thread root is shared by every task polled on the thread; a set
+        // there belongs to the task that made it, like a frame of its own.
+        return Err(ResetErrorKind::WrongContext);
+    }
+    let Some(index) = index else {
         // Discarded beneath a pinned set: its value can never show again, so
         // undoing it has nothing left to do.
         return Ok(garbage);
@@ -342,6 +352,10 @@ fn pin(frame: &mut Frame, token: &Token) -> Garbage {
     let Ok((log, Some(index))) = locate(&mut frame.log, token) else {
         return garbage;
     };
+    if frame.is_thread_root && log.entries[index].owner != Owner::current() {
+        // Dropped by another task polled on this thread: not the set's owner.
+        return garbage;
+    }
     let key = token.key;
     garbage.extend(log.entries[index].replaced.take());
     log.entries[index].state = EntryState::Pinned;

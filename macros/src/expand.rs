@@ -1,0 +1,196 @@
+//! Stage 3: the generated code.
+//!
+//! Every call builds a `Context` at entry from the helpers in
+//! `correlate::__private` (`inherit`, `fresh`, `explicit`, `bind`), then:
+//!
+//! - an `async fn` runs its body as a future that carries the context
+//!   (`wrap`): the context is current only while the body is polled;
+//! - a plain `fn` enters the context until an RAII guard drops (`enter`);
+//! - a plain `fn` that ends with `async { .. }` or `Box::pin(async { .. })`
+//!   does both: the guard covers the code that builds the future, and the
+//!   future carries the context for its whole life (`in_current_context`).
+//!
+//! Spans: the user's tokens keep their spans, so type errors in the body and
+//! in argument expressions point at the user's code. Generated locals are
+//! `Span::mixed_site()`, invisible to the user's code and unable to shadow it.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Block, Expr, Ident, Path, ReturnType, Type, parse_quote};
+
+use crate::args::{Args, Errors, IdSource, SlotBinding};
+use crate::item::{self, Function, Shape};
+
+// Input:  the attribute's arguments and the item it is on.
+// Output: the wrapped function, or every error found in either.
+pub(crate) fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    match (Args::parse(args), Function::parse(item)) {
+        (Ok(args), Ok(function)) => Ok(expand(&args, function)),
+        (args, function) => {
+            let mut errors = Errors::default();
+            for error in [args.err(), function.err()].into_iter().flatten() {
+                errors.push(error);
+            }
+            errors.finish().map(|()| TokenStream::new())
+        }
+    }
+}
+
+// Input:  #[attrs] vis fn name(args) -> Ret { #![inner] body }
+// Output: #[attrs] vis fn name(args) -> Ret { #![inner] <context> <shape-specific body> }
+fn expand(args: &Args, function: Function) -> TokenStream {
+    let krate: Path = args
+        .krate
+        .clone()
+        .unwrap_or_else(|| parse_quote!(::correlate));
+    let Function {
+        attrs,
+        inner_attrs,
+        vis,
+        sig,
+        body,
+        shape,
+    } = function;
+    let context = context(args, &krate);
+    let brace = body.brace_token;
+    let body = match shape {
+        Shape::Async => async_body(&krate, &sig.output, &body),
+        Shape::Sync => sync_body(&krate, &body),
+        Shape::ReturnsFuture => future_body(&krate, body),
+    };
+    let mut tokens = quote! {
+        #(#attrs)*
+        #vis #sig
+    };
+    // The function's own braces keep their span: "expected `T` because of
+    // return type" notes point at the user's body.
+    brace.surround(&mut tokens, |tokens| {
+        tokens.extend(quote! {
+            #(#inner_attrs)*
+            #context
+            #body
+        });
+    });
+    tokens
+}
+
+/// The local that holds the context being built. Mixed-site: the user's
+/// expressions can neither see nor shadow it.
+fn context_ident() -> Ident {
+    Ident::new("__correlate_context", Span::mixed_site())
+}
+
+// Input:  (id = req.id(), USER_ID = user)
+// Output: let __correlate_context = ::correlate::__private::explicit(req.id());
+//         let __correlate_context = ::correlate::__private::bind(__correlate_context, &USER_ID, user);
+fn context(args: &Args, krate: &Path) -> TokenStream {
+    let ctx = context_ident();
+    let start = match &args.id {
+        IdSource::Inherit => quote!(#krate::__private::inherit()),
+        IdSource::Fresh => quote!(#krate::__private::fresh()),
+        IdSource::Explicit(id) => quote!(#krate::__private::explicit(#id)),
+    };
+    let bindings = args.slots.iter().map(|SlotBinding { slot, value }| {
+        // `&` on the slot's span: "expected `&Slot<_>`" lands on the name.
+        let slot = quote_spanned!(slot.span()=> &#slot);
+        quote!(let #ctx = #krate::__private::bind(#ctx, #slot, #value);)
+    });
+    quote! {
+        let #ctx = #start;
+        #(#bindings)*
+    }
+}
+
+// Input:  async fn f(..) -> Ret { body }
+// Output: async fn f(..) -> Ret {
+//             <context>
+//             ::correlate::__private::wrap(__correlate_context, async move { body }).await
+//         }
+//
+// The function stays `async`, so the context is built when the body starts
+// (its first poll), exactly when an unwrapped body would start running. The
+// inner block is `async move`: it takes the arguments, as the body did.
+fn async_body(krate: &Path, output: &ReturnType, body: &Block) -> TokenStream {
+    let ctx = context_ident();
+    let future = match fake_return(output) {
+        Some(edge) => quote!(async move { #edge #body }),
+        None => quote!(async move #body),
+    };
+    quote!(#krate::__private::wrap(#ctx, #future).await)
+}
+
+// Input:  -> Ret
+// Output: a never-taken `return` of type `Ret` at the top of the async block.
+//
+// Without it the async block infers its output from the body alone, so a
+// `return Err(Box::new(e))` in a `-> Result<_, Box<dyn Error>>` body would no
+// longer coerce, and `?` could not pick its error type from `Ret`. The
+// signature's return type is known before the body is checked; this makes the
+// block's output known just as early (tracing-attributes' "fake return edge",
+// tokio-rs/tracing#2270). It is written outside the user's block so that
+// `use` items in the body cannot change what `Ret` names.
+//
+// Skipped where `Ret` cannot be named in an expression (`impl Trait`) or says
+// nothing (`()`), and for `!`, which is unstable as a type argument.
+fn fake_return(output: &ReturnType) -> Option<TokenStream> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let unit = matches!(&**ty, Type::Tuple(tuple) if tuple.elems.is_empty());
+    if unit || matches!(&**ty, Type::Never(_)) || item::contains_impl_trait(ty) {
+        return None;
+    }
+    // Located at the return type, so "return type inferred to be `Ret` here"
+    // points at it; resolved as macro code, so lints leave it alone.
+    let span = Span::call_site().located_at(ty.span());
+    let ret = Ident::new(
+        "__correlate_return",
+        Span::mixed_site().located_at(ty.span()),
+    );
+    Some(quote_spanned! {span=>
+        if let ::core::option::Option::Some(#ret) = ::core::option::Option::None::<#ty> {
+            return #ret;
+        }
+    })
+}
+
+// Input:  fn f(..) -> Ret { body }
+// Output: fn f(..) -> Ret {
+//             <context>
+//             let __correlate_guard = ::correlate::__private::enter(__correlate_context);
+//             { body }
+//         }
+//
+// An RAII guard, never a closure: a closure could not return borrows of the
+// arguments (tokio-rs/tracing#2796), and `return` and `?` in the body would
+// leave the closure instead of the function. The body stays a block of its
+// own, so its `use` items do not reach the generated lines, and its locals
+// are dropped while the guard still holds the context.
+fn sync_body(krate: &Path, body: &Block) -> TokenStream {
+    let ctx = context_ident();
+    let guard = Ident::new("__correlate_guard", Span::mixed_site());
+    quote! {
+        let #guard = #krate::__private::enter(#ctx);
+        #body
+    }
+}
+
+// Input:  fn f(..) -> impl Future<Output = T> { stmts; async move { .. } }
+//         (or `Box::pin(async move { .. })`, the shape `#[async_trait]` emits)
+// Output: fn f(..) -> impl Future<Output = T> {
+//             <context>
+//             let __correlate_guard = ::correlate::__private::enter(__correlate_context);
+//             { stmts; ::correlate::__private::in_current_context(async move { .. }) }
+//         }
+//
+// The guard covers the statements that build the future; the future takes a
+// snapshot of the context where it is built, inside the guard, and carries it
+// for as long as it lives, however long after the function returned.
+fn future_body(krate: &Path, mut body: Block) -> TokenStream {
+    if let Some(tail) = item::future_tail_mut(&mut body) {
+        let future = std::mem::replace(tail, Expr::Verbatim(TokenStream::new()));
+        *tail = Expr::Verbatim(quote!(#krate::__private::in_current_context(#future)));
+    }
+    sync_body(krate, &body)
+}

@@ -1,0 +1,168 @@
+//! The example service shared by `server.rs` and `demo.rs`: an axum app whose
+//! handlers are annotated with `#[correlated]`, behind correlate's tower layer.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::routing::{get, post};
+use correlate::correlated;
+use correlate::tower::{CorrelationLayer, InvalidTrustedSource, PropagateCorrelationLayer};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+
+correlate::slot! {
+    /// Who the request is for, from the `x-user` header (a stand-in for auth).
+    pub static USER_ID: String;
+}
+
+/// What the handlers share: a client for the "downstream" service.
+#[derive(Clone)]
+pub struct AppState {
+    client: Client<HttpConnector, Body>,
+    downstream: String,
+}
+
+/// The app: correlation layer outermost, so every response carries the ID,
+/// including the 500 that `CatchPanicLayer` makes of a panicking handler.
+///
+/// # Errors
+///
+/// A malformed trusted-source entry.
+pub fn app(trusted: &[String], downstream: SocketAddr) -> Result<Router, InvalidTrustedSource> {
+    let correlation = CorrelationLayer::builder().trust_many(trusted.iter().map(String::as_str))?;
+    let state = AppState {
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        downstream: format!("http://{downstream}"),
+    };
+    Ok(Router::new()
+        .route("/hello", get(hello))
+        .route("/profile", get(profile))
+        .route("/checkout", get(checkout))
+        .route("/inventory", get(inventory))
+        .route("/signup", post(signup))
+        .route("/fail", get(fail))
+        .route("/panic", get(panics))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(correlation.build())
+                .layer(CatchPanicLayer::new()),
+        ))
+}
+
+/// Serves `app` on `listener`, with peer addresses for the trust check.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+/// Logs before and after a few `.await`s; the ID is the same throughout.
+/// `?n=` numbers the request, so the demo can match log lines to requests.
+#[correlated]
+async fn hello(RawQuery(query): RawQuery) -> String {
+    let n: u32 = query
+        .as_deref()
+        .and_then(|query| query.strip_prefix("n="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    tracing::info!(n, "hello: start");
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(u64::from(n % 5))).await;
+    tracing::info!(n, "hello: done");
+    format!("hello {n}\n")
+}
+
+/// Binds a user slot for the body: its log lines carry `user_id`.
+#[correlated(USER_ID = user_of(&headers))]
+async fn profile(headers: HeaderMap) -> String {
+    tracing::info!("profile: loading");
+    let user = USER_ID.get().unwrap_or_default();
+    format!("profile of {user}\n")
+}
+
+fn user_of(headers: &HeaderMap) -> String {
+    headers
+        .get("x-user")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("anonymous")
+        .to_owned()
+}
+
+/// Calls the downstream service; the propagation layer forwards the ID.
+#[correlated]
+async fn checkout(State(state): State<AppState>) -> Result<String, StatusCode> {
+    tracing::info!("checkout: asking inventory");
+    let request = Request::get(format!("{}/inventory", state.downstream))
+        .body(Body::empty())
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let response = ServiceBuilder::new()
+        .layer(PropagateCorrelationLayer::new())
+        .service(state.client.clone())
+        .oneshot(request)
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?
+        .to_bytes();
+    tracing::info!("checkout: inventory answered");
+    Ok(format!("checkout ok; {}", String::from_utf8_lossy(&body)))
+}
+
+/// The "downstream" service: it sees the caller's ID in its own logs.
+#[correlated]
+async fn inventory(headers: HeaderMap) -> String {
+    let forwarded = headers.contains_key("x-correlation-id");
+    tracing::info!(forwarded, "inventory: checked");
+    "in stock\n".to_owned()
+}
+
+/// Spawns a background job that outlives the request and keeps its ID.
+#[correlated]
+async fn signup() -> StatusCode {
+    tracing::info!("signup: queueing welcome email");
+    correlate::spawn(async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tracing::info!("job: welcome email sent");
+    });
+    StatusCode::ACCEPTED
+}
+
+/// An error response still carries the ID.
+#[correlated]
+async fn fail() -> Result<String, StatusCode> {
+    tracing::warn!("fail: giving up");
+    Err(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// A panic becomes a 500 inside the correlation layer, so it is echoed too.
+#[correlated]
+async fn panics() -> String {
+    tracing::error!("panic: about to panic");
+    panic!("handler bug")
+}
+
+/// What the example logs: INFO and up, plus correlate's DEBUG lines (a
+/// rejected or untrusted incoming ID, logged without its value).
+pub fn log_filter() -> Targets {
+    Targets::new()
+        .with_default(Level::INFO)
+        .with_target("correlate", Level::DEBUG)
+}

@@ -1,0 +1,102 @@
+//! The server service's response future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, ready};
+
+use ::http::{HeaderName, HeaderValue, Response, StatusCode};
+use pin_project_lite::pin_project;
+
+use crate::future::Correlated;
+
+pin_project! {
+    /// The response future of [`CorrelationService`](super::CorrelationService):
+    /// the inner service's future running in the request's context, followed
+    /// by the echo of the ID in the response header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use correlate::tower::{CorrelationLayer, ResponseFuture};
+    /// use tower::{Layer, Service, service_fn};
+    ///
+    /// let mut service = CorrelationLayer::new().layer(service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// }));
+    /// let future: ResponseFuture<_> = service.call(http::Request::new(()));
+    /// let response = futures::executor::block_on(future).unwrap();
+    /// assert!(response.headers().contains_key("x-correlation-id"));
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+        echo: Option<(HeaderName, HeaderValue)>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Called {
+            #[pin]
+            future: Correlated<F>,
+        },
+        Rejected,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn called(future: Correlated<F>, echo: Option<(HeaderName, HeaderValue)>) -> Self {
+        Self {
+            state: State::Called { future },
+            echo,
+        }
+    }
+
+    pub(crate) fn rejected(echo: Option<(HeaderName, HeaderValue)>) -> Self {
+        Self {
+            state: State::Rejected,
+            echo,
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match this.state.project() {
+            // An error has no headers to echo into: it passes through as is.
+            StateProj::Called { future } => ready!(future.poll(cx))?,
+            StateProj::Rejected => {
+                let mut response = Response::new(B::default());
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                response
+            }
+        };
+        if let Some((name, value)) = this.echo.take() {
+            response.headers_mut().insert(name, value);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Called { .. } => "called",
+            State::Rejected => "rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,305 @@
+//! The server-side layer and the service it builds.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use ::http::{HeaderValue, Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::config::{Config, CorrelationLayerBuilder, Decision};
+use super::future::ResponseFuture;
+use super::peer::{ExtensionPeer, PeerAddr};
+use crate::context::Context;
+
+/// Gives every request a correlation ID, the tower counterpart of a
+/// correlation-ID middleware.
+///
+/// For each request the service:
+///
+/// 1. reads the correlation header (`x-correlation-id`, or the names
+///    configured) if the peer is a trusted source, and checks it with the
+///    floor and the configured validator;
+/// 2. otherwise, or if the value is missing or invalid, generates a new
+///    UUIDv7 (logging a refused value at debug level, without the value,
+///    with the `tracing` feature); or, with [`OnInvalid::Reject`], answers
+///    `400 Bad Request` to an invalid value from a trusted peer;
+/// 3. puts the [`CorrelationId`] in the request's extensions and runs the
+///    inner service in a context that has it, so handlers read it with
+///    [`correlate::current()`](crate::current) after every `.await`, and
+///    `#[correlated]` functions inherit it;
+/// 4. echoes it in the response's header, replacing any value there.
+///
+/// By default no peer is trusted: every request gets a new ID. Configure
+/// trust and the rest with [`CorrelationLayer::builder`].
+///
+/// # Errors and panics in the inner service
+///
+/// The echo needs a response. When the inner service returns `Err`, the
+/// error passes through unchanged, without an ID, to whatever turns it into a
+/// response further out. A panicking handler unwinds through this layer; put
+/// tower-http's `CatchPanicLayer` *inside* it (added after it in a
+/// `ServiceBuilder`) so the panic becomes a `500` response that still carries
+/// the echoed ID.
+///
+/// # Response bodies
+///
+/// The response body type must implement `Default` (as axum's `Body`,
+/// tonic's `Body`, `String` and http-body-util's `Full` and `Empty` do), so
+/// the layer can build the `400` of [`OnInvalid::Reject`].
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::net::SocketAddr;
+/// use correlate::tower::CorrelationLayer;
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// async fn handler(_request: Request<()>) -> Result<Response<String>, Infallible> {
+///     // Any code running for the request sees its ID.
+///     let id = correlate::current().expect("set by the layer");
+///     Ok(Response::new(format!("handled {id}")))
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let service = ServiceBuilder::new()
+///     .layer(CorrelationLayer::builder().trust("10.0.0.0/8").unwrap().build())
+///     .service(service_fn(handler));
+///
+/// // From a trusted peer: the ID is kept and echoed.
+/// let mut request = Request::builder()
+///     .header("x-correlation-id", "req-42")
+///     .body(())
+///     .unwrap();
+/// request.extensions_mut().insert("10.1.2.3:5000".parse::<SocketAddr>().unwrap());
+/// let response = service.clone().oneshot(request).await.unwrap();
+/// assert_eq!(response.headers()["x-correlation-id"], "req-42");
+/// assert_eq!(response.body(), "handled req-42");
+///
+/// // From anyone else: replaced by a new UUIDv7.
+/// let request = Request::builder()
+///     .header("x-correlation-id", "req-42")
+///     .body(())
+///     .unwrap();
+/// let response = service.oneshot(request).await.unwrap();
+/// assert_ne!(response.headers()["x-correlation-id"], "req-42");
+/// # });
+/// ```
+///
+/// [`OnInvalid::Reject`]: super::OnInvalid::Reject
+/// [`CorrelationId`]: crate::CorrelationId
+pub struct CorrelationLayer<P = ExtensionPeer> {
+    config: Arc<Config>,
+    peer: P,
+}
+
+impl CorrelationLayer {
+    /// The layer with every default: header `x-correlation-id`, trust no one
+    /// (so every request gets a new ID), echo on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let service = correlate::tower::CorrelationLayer::new().layer(service_fn(
+    ///     |_: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(String::new())) },
+    /// ));
+    /// let response = service.oneshot(http::Request::new(())).await.unwrap();
+    /// assert!(response.headers().contains_key("x-correlation-id"));
+    /// # });
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Configures a layer; see [`CorrelationLayerBuilder`] for the settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let layer = correlate::tower::CorrelationLayer::builder()
+    ///     .trust("127.0.0.1")
+    ///     .unwrap()
+    ///     .uuid_only()
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn builder() -> CorrelationLayerBuilder {
+        CorrelationLayerBuilder::new()
+    }
+}
+
+impl<P> CorrelationLayer<P> {
+    pub(crate) fn from_parts(config: Arc<Config>, peer: P) -> Self {
+        Self { config, peer }
+    }
+}
+
+impl Default for CorrelationLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Clone> Clone for CorrelationLayer<P> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            peer: self.peer.clone(),
+        }
+    }
+}
+
+impl<P: fmt::Debug> fmt::Debug for CorrelationLayer<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationLayer")
+            .field("config", &self.config)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl<S, P: Clone> Layer<S> for CorrelationLayer<P> {
+    type Service = CorrelationService<S, P>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CorrelationService {
+            inner,
+            config: Arc::clone(&self.config),
+            peer: self.peer.clone(),
+        }
+    }
+}
+
+/// The service made by [`CorrelationLayer`]: runs `S` with each request's
+/// correlation ID. See the layer for what it does.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use correlate::tower::{CorrelationLayer, CorrelationService};
+/// use tower::{Layer, service_fn};
+///
+/// let inner = service_fn(|_: http::Request<()>| async {
+///     Ok::<_, Infallible>(http::Response::new(String::new()))
+/// });
+/// let service: CorrelationService<_> = CorrelationLayer::new().layer(inner);
+/// let _inner = service.into_inner();
+/// ```
+pub struct CorrelationService<S, P = ExtensionPeer> {
+    inner: S,
+    config: Arc<Config>,
+    peer: P,
+}
+
+impl<S, P> CorrelationService<S, P> {
+    /// The wrapped service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower::Layer;
+    ///
+    /// let service = correlate::tower::CorrelationLayer::new().layer(7_u8);
+    /// assert_eq!(*service.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower::Layer;
+    ///
+    /// let mut service = correlate::tower::CorrelationLayer::new().layer(7_u8);
+    /// *service.get_mut() += 1;
+    /// assert_eq!(*service.get_ref(), 8);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tower::Layer;
+    ///
+    /// let service = correlate::tower::CorrelationLayer::new().layer(7_u8);
+    /// assert_eq!(service.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, P: Clone> Clone for CorrelationService<S, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+            peer: self.peer.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, P: fmt::Debug> fmt::Debug for CorrelationService<S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationService")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl<S, P, ReqBody, ResBody> Service<Request<ReqBody>> for CorrelationService<S, P>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    P: PeerAddr<ReqBody>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        let echo = |id: &crate::CorrelationId| {
+            config
+                .echo
+                .then(|| (config.primary_header().clone(), HeaderValue::from(id)))
+        };
+        let id = match config.decide(&request, &self.peer) {
+            Decision::Accepted(id) | Decision::Generated(id) => id,
+            // The inner service is not called: a `400` answers for it.
+            Decision::Rejected(id) => return ResponseFuture::rejected(echo(&id)),
+        };
+        if config.set_request_header {
+            let name = config.primary_header().clone();
+            request.headers_mut().insert(name, HeaderValue::from(&id));
+        }
+        let echo = echo(&id);
+        request.extensions_mut().insert(id.clone());
+        let context = Context::current().with_correlation_id(id);
+        // `call` often does work before returning its future (routing, span
+        // creation): it runs in the request's context too.
+        let future = context.run(|| self.inner.call(request));
+        ResponseFuture::called(context.wrap(future), echo)
+    }
+}

@@ -1,0 +1,492 @@
+//! Decisions of the server layer, one promise per test.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use futures::executor::block_on;
+use tower::{Layer, ServiceExt, service_fn};
+
+use super::*;
+use crate::CorrelationId;
+use crate::http::X_CORRELATION_ID;
+
+const VALID: &str = "req-0001";
+
+/// What the inner service saw.
+#[derive(Debug)]
+struct Seen {
+    current: Option<CorrelationId>,
+    extension: Option<CorrelationId>,
+    header: Option<HeaderValue>,
+}
+
+/// Sends `request` through `layer` to a handler that records what it sees.
+fn send<P>(layer: &CorrelationLayer<P>, request: Request<()>) -> (Response<String>, Option<Seen>)
+where
+    P: PeerAddr<()> + Clone,
+{
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let record = Arc::clone(&seen);
+    let service = layer.layer(service_fn(move |request: Request<()>| {
+        let record = Arc::clone(&record);
+        async move {
+            *record.lock().unwrap() = Some(Seen {
+                current: crate::current(),
+                extension: request.extensions().get::<CorrelationId>().cloned(),
+                header: request.headers().get(X_CORRELATION_ID).cloned(),
+            });
+            Ok::<_, Infallible>(Response::new(String::from("ok")))
+        }
+    }));
+    let response = block_on(service.oneshot(request)).unwrap();
+    let seen = seen.lock().unwrap().take();
+    (response, seen)
+}
+
+fn request(header: Option<&[u8]>, peer: Option<&str>) -> Request<()> {
+    let mut request = Request::new(());
+    if let Some(value) = header {
+        let value = HeaderValue::from_bytes(value).unwrap();
+        request.headers_mut().insert(X_CORRELATION_ID, value);
+    }
+    if let Some(peer) = peer {
+        let addr = SocketAddr::new(peer.parse().unwrap(), 443);
+        request.extensions_mut().insert(addr);
+    }
+    request
+}
+
+fn echoed(response: &Response<String>) -> &str {
+    response.headers()[X_CORRELATION_ID].to_str().unwrap()
+}
+
+fn assert_v7(id: &str) {
+    let uuid = uuid::Uuid::parse_str(id).unwrap_or_else(|_| panic!("{id:?} is not a UUID"));
+    assert_eq!(uuid.get_version_num(), 7, "{id}");
+}
+
+fn trusting(sources: &[&str]) -> CorrelationLayer {
+    CorrelationLayer::builder()
+        .trust_many(sources)
+        .unwrap()
+        .build()
+}
+
+#[test]
+fn no_header_gets_a_generated_v7_that_the_handler_sees_and_the_response_echoes() {
+    let (response, seen) = send(&CorrelationLayer::new(), request(None, None));
+    let seen = seen.unwrap();
+    let id = echoed(&response);
+    assert_v7(id);
+    assert_eq!(seen.current.as_ref().unwrap(), id);
+    assert_eq!(seen.extension.as_ref().unwrap(), id);
+}
+
+#[test]
+fn by_default_no_one_is_trusted() {
+    let (response, seen) = send(
+        &CorrelationLayer::new(),
+        request(Some(VALID.as_bytes()), Some("127.0.0.1")),
+    );
+    assert_v7(echoed(&response));
+    assert_ne!(seen.unwrap().current.unwrap(), VALID);
+}
+
+#[test]
+fn trusted_peers_keep_their_valid_id() {
+    let layer = trusting(&["192.0.2.7", "10.0.0.0/8", "2001:db8::/32"]);
+    for peer in [
+        "192.0.2.7",
+        "10.255.0.1",
+        "2001:db8:1::5",
+        "::ffff:10.0.0.9",
+    ] {
+        let (response, seen) = send(&layer, request(Some(VALID.as_bytes()), Some(peer)));
+        assert_eq!(echoed(&response), VALID, "{peer}");
+        assert_eq!(seen.unwrap().current.unwrap(), VALID, "{peer}");
+    }
+}
+
+#[test]
+fn untrusted_peers_get_a_new_id() {
+    let layer = trusting(&["192.0.2.7", "10.0.0.0/8", "2001:db8::/32"]);
+    for peer in ["192.0.2.8", "11.0.0.1", "2001:db9::1", "::ffff:11.0.0.1"] {
+        let (response, _) = send(&layer, request(Some(VALID.as_bytes()), Some(peer)));
+        assert_ne!(echoed(&response), VALID, "{peer}");
+        assert_v7(echoed(&response));
+    }
+}
+
+#[test]
+fn an_unknown_peer_is_not_trusted_even_when_everyone_is() {
+    let layer = trusting(&["0.0.0.0/0", "::/0"]);
+    let (response, _) = send(&layer, request(Some(VALID.as_bytes()), None));
+    assert_ne!(echoed(&response), VALID);
+    let (response, _) = send(&layer, request(Some(VALID.as_bytes()), Some("203.0.113.1")));
+    assert_eq!(echoed(&response), VALID);
+}
+
+#[test]
+fn x_forwarded_for_is_never_trusted_implicitly() {
+    let layer = trusting(&["10.0.0.0/8"]);
+    let mut request = request(Some(VALID.as_bytes()), Some("203.0.113.1"));
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+    let (response, _) = send(&layer, request);
+    assert_ne!(echoed(&response), VALID);
+}
+
+#[test]
+fn a_custom_peer_extractor_decides_trust() {
+    let layer = CorrelationLayer::builder()
+        .trust("10.0.0.0/8")
+        .unwrap()
+        .peer_addr(|request: &Request<()>| -> Option<IpAddr> {
+            request
+                .headers()
+                .get("x-test-peer")?
+                .to_str()
+                .ok()?
+                .parse()
+                .ok()
+        })
+        .build();
+    let mut trusted = request(Some(VALID.as_bytes()), None);
+    trusted
+        .headers_mut()
+        .insert("x-test-peer", HeaderValue::from_static("10.1.1.1"));
+    assert_eq!(echoed(&send(&layer, trusted).0), VALID);
+    // The socket address extension is not consulted any more.
+    let untrusted = request(Some(VALID.as_bytes()), Some("10.1.1.1"));
+    assert_ne!(echoed(&send(&layer, untrusted).0), VALID);
+}
+
+#[test]
+fn hostile_values_from_trusted_peers_are_replaced_and_never_echoed() {
+    let layer = trusting(&["127.0.0.1"]);
+    let long = vec![b'x'; 600];
+    let hostile: [&[u8]; 6] = [
+        b"",
+        b"two words",
+        b"tab\there",
+        b"caf\xe9",
+        "caf\u{e9}".as_bytes(),
+        &long,
+    ];
+    for value in hostile {
+        let (response, seen) = send(&layer, request(Some(value), Some("127.0.0.1")));
+        let id = echoed(&response);
+        assert_v7(id);
+        let seen = seen.unwrap();
+        assert_eq!(seen.current.unwrap(), id);
+        assert_eq!(
+            response.headers().get_all(X_CORRELATION_ID).iter().count(),
+            1
+        );
+    }
+}
+
+#[test]
+fn a_repeated_header_is_replaced() {
+    let layer = trusting(&["127.0.0.1"]);
+    let mut request = request(Some(VALID.as_bytes()), Some("127.0.0.1"));
+    request
+        .headers_mut()
+        .append(X_CORRELATION_ID, HeaderValue::from_static("req-0002"));
+    let (response, _) = send(&layer, request);
+    assert_v7(echoed(&response));
+}
+
+#[test]
+fn the_validator_runs_after_the_floor_and_a_panic_means_invalid() {
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .unwrap()
+        .validator(|id| {
+            assert!(!id.contains("boom"), "validator bug");
+            id.starts_with("req-")
+        })
+        .build();
+    let send_value = |value: &str| {
+        let (response, _) = send(&layer, request(Some(value.as_bytes()), Some("127.0.0.1")));
+        echoed(&response).to_owned()
+    };
+    assert_eq!(send_value("req-1"), "req-1");
+    assert_v7(&send_value("job-1"));
+    assert_v7(&send_value("req-boom"));
+}
+
+#[test]
+fn uuid_only_normalises_and_rejects_other_formats() {
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .unwrap()
+        .uuid_only()
+        .build();
+    let upper = "0192F0C3E1B27C3A8F4D2B1A0C9E8D7F";
+    let (response, seen) = send(&layer, request(Some(upper.as_bytes()), Some("127.0.0.1")));
+    assert_eq!(echoed(&response), "0192f0c3-e1b2-7c3a-8f4d-2b1a0c9e8d7f");
+    assert_eq!(
+        seen.unwrap().current.unwrap(),
+        "0192f0c3-e1b2-7c3a-8f4d-2b1a0c9e8d7f"
+    );
+    let (response, _) = send(&layer, request(Some(VALID.as_bytes()), Some("127.0.0.1")));
+    assert_v7(echoed(&response));
+}
+
+#[test]
+fn a_custom_generator_makes_the_new_ids() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let layer = CorrelationLayer::builder()
+        .generator(move || {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            CorrelationId::parse(&format!("gen-{n}")).unwrap()
+        })
+        .build();
+    let (response, seen) = send(&layer, request(None, None));
+    assert_eq!(echoed(&response), "gen-0");
+    assert_eq!(seen.unwrap().current.unwrap(), "gen-0");
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn reject_answers_400_to_an_invalid_trusted_value_without_calling_the_handler() {
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .unwrap()
+        .on_invalid(OnInvalid::Reject)
+        .build();
+    let (response, seen) = send(&layer, request(Some(b"bad value"), Some("127.0.0.1")));
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(seen.is_none(), "the handler ran");
+    assert_eq!(response.body(), "");
+    assert_v7(echoed(&response));
+}
+
+#[test]
+fn reject_does_not_apply_to_untrusted_or_missing_values() {
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .unwrap()
+        .on_invalid(OnInvalid::Reject)
+        .build();
+    for request in [
+        request(Some(b"bad value"), Some("192.0.2.1")),
+        request(None, Some("127.0.0.1")),
+    ] {
+        let (response, seen) = send(&layer, request);
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(seen.is_some());
+    }
+}
+
+#[test]
+fn echo_overwrites_the_handlers_header_and_can_be_turned_off() {
+    let inner = || {
+        service_fn(|_: Request<()>| async {
+            let mut response = Response::new(String::new());
+            response
+                .headers_mut()
+                .insert(X_CORRELATION_ID, HeaderValue::from_static("from-handler"));
+            Ok::<_, Infallible>(response)
+        })
+    };
+    let response = block_on(
+        CorrelationLayer::new()
+            .layer(inner())
+            .oneshot(request(None, None)),
+    )
+    .unwrap();
+    assert_v7(echoed(&response));
+
+    let silent = CorrelationLayer::builder().echo(false).build();
+    let response = block_on(silent.layer(inner()).oneshot(request(None, None))).unwrap();
+    assert_eq!(echoed(&response), "from-handler");
+
+    let silent = CorrelationLayer::builder().echo(false).build();
+    let (response, _) = send(&silent, request(None, None));
+    assert!(!response.headers().contains_key(X_CORRELATION_ID));
+}
+
+#[test]
+fn set_request_header_writes_the_chosen_id_for_the_handler() {
+    let layer = CorrelationLayer::builder().set_request_header(true).build();
+    let (response, seen) = send(&layer, request(Some(b"bad value"), None));
+    let seen = seen.unwrap();
+    assert_eq!(seen.header.unwrap(), echoed(&response));
+
+    let (_, seen) = send(&CorrelationLayer::new(), request(Some(b"untouched"), None));
+    assert_eq!(seen.unwrap().header.unwrap(), "untouched");
+}
+
+#[test]
+fn fallback_headers_are_read_in_priority_order_and_echoed_under_the_primary() {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .unwrap()
+        .fallback_header(x_request_id.clone())
+        .build();
+
+    let mut only_fallback = request(None, Some("127.0.0.1"));
+    only_fallback
+        .headers_mut()
+        .insert(&x_request_id, HeaderValue::from_static("from-envoy"));
+    let (response, _) = send(&layer, only_fallback);
+    assert_eq!(echoed(&response), "from-envoy");
+    assert!(!response.headers().contains_key(&x_request_id));
+
+    let mut both = request(Some(VALID.as_bytes()), Some("127.0.0.1"));
+    both.headers_mut()
+        .insert(&x_request_id, HeaderValue::from_static("from-envoy"));
+    assert_eq!(echoed(&send(&layer, both).0), VALID);
+}
+
+#[test]
+fn header_replaces_the_name_everywhere() {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let layer = CorrelationLayer::builder()
+        .header(x_request_id.clone())
+        .trust("127.0.0.1")
+        .unwrap()
+        .build();
+    let mut request = request(Some(b"ignored"), Some("127.0.0.1"));
+    request
+        .headers_mut()
+        .insert(&x_request_id, HeaderValue::from_static("req-77"));
+    let (response, _) = send(&layer, request);
+    assert_eq!(response.headers()[&x_request_id], "req-77");
+    assert!(!response.headers().contains_key(X_CORRELATION_ID));
+}
+
+#[test]
+fn the_inner_call_itself_runs_in_the_requests_context() {
+    // Routers and tracing layers do work in `call`, before any poll.
+    let service = trusting(&["127.0.0.1"]).layer(service_fn(|_: Request<()>| {
+        let in_call = crate::current();
+        std::future::ready(Ok::<_, Infallible>(Response::new(
+            in_call.map_or_else(String::new, |id| id.to_string()),
+        )))
+    }));
+    let response =
+        block_on(service.oneshot(request(Some(VALID.as_bytes()), Some("127.0.0.1")))).unwrap();
+    assert_eq!(response.body(), VALID);
+    assert_eq!(crate::current(), None, "nothing leaks out of `call`");
+}
+
+#[test]
+fn inner_errors_pass_through_unchanged() {
+    #[derive(Debug, PartialEq)]
+    struct Boom(u32);
+    let service = CorrelationLayer::new().layer(service_fn(|_: Request<()>| async {
+        Err::<Response<String>, _>(Boom(7))
+    }));
+    assert_eq!(
+        block_on(service.oneshot(request(None, None))).unwrap_err(),
+        Boom(7)
+    );
+}
+
+#[test]
+fn debug_output_never_contains_request_values() {
+    let layer = trusting(&["10.0.0.0/8"]);
+    let rendered = format!("{layer:?}");
+    assert!(rendered.contains("10.0.0.0/8"));
+    let mut service = layer.layer(service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(String::new()))
+    }));
+    use tower::Service as _;
+    let future = service.call(request(Some(b"secret-value"), None));
+    assert!(!format!("{future:?}").contains("secret"));
+}
+
+#[cfg(feature = "tracing")]
+mod logging {
+    use std::fmt::Write as _;
+    use std::sync::Mutex;
+
+    use ::tracing::field::{Field, Visit};
+    use ::tracing::span::{Attributes, Id, Record};
+    use ::tracing::{Event, Level, Metadata, Subscriber};
+
+    use super::*;
+
+    /// Records every event as `level message fields | current-id`.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<String>>>);
+
+    struct Line<'a>(&'a mut String);
+
+    impl Visit for Line<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut line = format!("{} ", event.metadata().level());
+            event.record(&mut Line(&mut line));
+            let current = crate::current();
+            let _ = write!(line, "| {}", current.as_ref().map_or("-", |id| id.as_str()));
+            self.0.lock().unwrap().push(line);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    fn logged(layer: &CorrelationLayer, request: Request<()>) -> (Vec<String>, String) {
+        let capture = Capture::default();
+        let (response, _) =
+            ::tracing::subscriber::with_default(capture.clone(), || send(layer, request));
+        let lines = capture.0.lock().unwrap().clone();
+        (lines, echoed(&response).to_owned())
+    }
+
+    #[test]
+    fn a_rejection_is_logged_at_debug_without_the_value_under_the_new_id() {
+        let layer = trusting(&["127.0.0.1"]);
+        let (lines, id) = logged(&layer, request(Some(b"secret\tvalue"), Some("127.0.0.1")));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert!(line.starts_with(&Level::DEBUG.to_string()), "{line}");
+        assert!(
+            line.contains("rejected the incoming correlation id"),
+            "{line}"
+        );
+        assert!(line.contains("not visible ASCII"), "{line}");
+        assert!(line.ends_with(&format!("| {id}")), "{line}");
+        assert!(!line.contains("secret"), "{line}");
+    }
+
+    #[test]
+    fn an_untrusted_header_is_logged_without_the_value() {
+        let layer = trusting(&["127.0.0.1"]);
+        let (lines, _) = logged(&layer, request(Some(b"secret-value"), Some("192.0.2.1")));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("not trusted"), "{}", lines[0]);
+        assert!(!lines[0].contains("secret"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn accepted_and_absent_headers_log_nothing() {
+        let layer = trusting(&["127.0.0.1"]);
+        let (lines, _) = logged(&layer, request(Some(VALID.as_bytes()), Some("127.0.0.1")));
+        assert!(lines.is_empty(), "{lines:?}");
+        let (lines, _) = logged(&layer, request(None, Some("127.0.0.1")));
+        assert!(lines.is_empty(), "{lines:?}");
+    }
+}

@@ -1,0 +1,10 @@
+use correlate::correlated;
+
+#[correlated(fresh)]
+async fn nightly_job() {
+    cleanup().await;
+}
+
+async fn cleanup() {}
+
+fn main() {}

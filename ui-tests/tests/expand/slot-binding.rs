@@ -1,0 +1,12 @@
+use correlate::correlated;
+
+correlate::slot! {
+    static USER_ID: String;
+}
+
+#[correlated(USER_ID = user)]
+fn audit(user: &str, action: &str) {
+    println!("{action}");
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use correlate::correlated;
+
+#[correlated]
+fn first_word(text: &str) -> &str {
+    text.split(' ').next().unwrap_or(text)
+}
+
+fn main() {}

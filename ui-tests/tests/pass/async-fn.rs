@@ -1,0 +1,19 @@
+// An `async fn` sees its ID before and after an `.await`; the caller does not.
+use correlate::{CorrelationId, correlated};
+
+async fn tick() {}
+
+#[correlated]
+async fn handle(input: u32) -> (u32, Option<CorrelationId>, Option<CorrelationId>) {
+    let before = correlate::current();
+    tick().await;
+    (input + 1, before, correlate::current())
+}
+
+fn main() {
+    let (output, before, after) = futures::executor::block_on(handle(1));
+    assert_eq!(output, 2);
+    assert!(before.is_some());
+    assert_eq!(before, after);
+    assert_eq!(correlate::current(), None);
+}

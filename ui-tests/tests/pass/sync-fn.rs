@@ -1,0 +1,18 @@
+// A plain `fn` sees its ID until it returns.
+use correlate::{CorrelationId, correlated};
+
+#[correlated]
+fn handle(input: u32) -> (u32, Option<CorrelationId>) {
+    (input * 2, correlate::current())
+}
+
+#[correlated]
+fn nothing() {}
+
+fn main() {
+    let (output, seen) = handle(21);
+    assert_eq!(output, 42);
+    assert!(seen.is_some());
+    nothing();
+    assert_eq!(correlate::current(), None);
+}
