@@ -48,11 +48,13 @@ where
 }
 
 /// An `async` body: runs the future in `context`.
+#[inline]
 pub fn wrap<F: IntoFuture>(context: Context, future: F) -> Correlated<F::IntoFuture> {
     Correlated::new(context.into_values(), future.into_future())
 }
 
 /// A synchronous body: `context` is current until the guard drops.
+#[inline]
 pub fn enter(context: Context) -> FrameGuard {
     FrameGuard::enter(context.into_values())
 }

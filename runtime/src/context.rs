@@ -114,6 +114,7 @@ impl Frame {
         is_thread_root: true,
     };
 
+    #[inline]
     pub(crate) fn entered(values: Values) -> Self {
         Self {
             values,

@@ -76,6 +76,7 @@ pub struct FrameGuard {
 }
 
 impl FrameGuard {
+    #[inline]
     pub(crate) fn enter(values: Values) -> Self {
         let mut saved = Frame::entered(values);
         let installed = swap_current(&mut saved);
@@ -88,6 +89,7 @@ impl FrameGuard {
 }
 
 impl Drop for FrameGuard {
+    #[inline]
     fn drop(&mut self) {
         // Guards nest lexically, so the current frame is the one `enter`
         // installed. The frame swapped out here is dropped with `self`, after
