@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use correlate::{CorrelationId, correlated};
 
+mod support;
+use support::id;
+
 correlate::slot! {
     static USER_ID: String;
     static TENANT: u64;
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
 }
 
 /// An event and the correlation ID current when it happened.

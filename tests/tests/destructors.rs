@@ -8,14 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Waker};
 use std::time::Duration;
 
-use correlate::{Context, CorrelationId, FutureExt};
+use correlate::{Context, FutureExt};
+
+mod support;
+use support::id;
 
 correlate::slot! {
     static TENANT: u32;
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
 }
 
 type Seen = Arc<Mutex<Vec<(&'static str, Option<String>, Option<u32>)>>>;

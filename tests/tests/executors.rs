@@ -4,36 +4,17 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use correlate::{CorrelationId, FutureExt};
+use correlate::FutureExt;
 use futures::task::LocalSpawnExt as _;
+
+mod support;
+use support::{YieldOnce, id};
 
 correlate::slot! {
     static TENANT: u32;
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
-
-/// Returns `Pending` once and wakes itself: an executor-neutral await point.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
 }
 
 /// What a request saw at its start and after each of its awaits.
@@ -41,7 +22,7 @@ async fn request(yields: usize) -> Vec<(Option<String>, Option<u32>)> {
     let look = || (correlate::current().map(|id| id.to_string()), TENANT.get());
     let mut seen = vec![look()];
     for _ in 0..yields {
-        YieldNow(false).await;
+        YieldOnce(false).await;
         seen.push(look());
     }
     seen
@@ -84,7 +65,7 @@ fn works_under_a_local_pool_with_interleaved_tasks() {
             .spawn_local(async move {
                 for _ in 0..6 {
                     *leaks.borrow_mut() += usize::from(correlate::current().is_some());
-                    YieldNow(false).await;
+                    YieldOnce(false).await;
                 }
             })
             .unwrap();

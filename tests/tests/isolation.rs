@@ -4,12 +4,11 @@
 
 use correlate::{Context, CorrelationId};
 
+mod support;
+use support::id;
+
 correlate::slot! {
     static REQUEST: u64;
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
 }
 
 /// splitmix64: a cheap, deterministic generator, one per task.

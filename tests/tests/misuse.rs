@@ -10,6 +10,9 @@ use std::thread;
 
 use correlate::{__private, Context, CorrelationId, FutureExt};
 
+mod support;
+use support::{current_text, id};
+
 correlate::slot! {
     static TENANT: u32;
 }
@@ -23,14 +26,6 @@ fn serial() -> MutexGuard<'static, ()> {
 
 fn reports() -> usize {
     __private::misuse_reports()
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
-
-fn current_text() -> Option<String> {
-    correlate::current().map(|id| id.to_string())
 }
 
 fn current_thread() -> tokio::runtime::Runtime {

@@ -8,15 +8,14 @@ use std::task::{Context as TaskContext, Poll};
 use correlate::{Context, CorrelationId, FutureExt};
 use futures::future::{BoxFuture, FutureExt as _};
 
+mod support;
+use support::id;
+
 correlate::slot! {
     static LEVEL: usize;
 }
 
 const DEPTH: usize = 100;
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
 
 fn level_id(level: usize) -> CorrelationId {
     id(&format!("level-{level}"))

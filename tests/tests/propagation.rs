@@ -5,14 +5,13 @@
 
 use std::thread;
 
-use correlate::{Context, CorrelationId, FutureExt};
+use correlate::{Context, FutureExt};
+
+mod support;
+use support::id;
 
 correlate::slot! {
     static TENANT: u32;
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
 }
 
 fn seen() -> (Option<String>, Option<u32>) {

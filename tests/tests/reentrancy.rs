@@ -9,15 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Waker};
 use std::thread;
 
-use correlate::{Context, CorrelationId, FutureExt};
+use correlate::{Context, FutureExt};
 
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
-
-fn current_text() -> Option<String> {
-    correlate::current().map(|id| id.to_string())
-}
+mod support;
+use support::{current_text, id};
 
 type Log = Arc<Mutex<Vec<(&'static str, Option<String>)>>>;
 

@@ -3,22 +3,16 @@
 
 use std::future::{Future, pending};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, Waker};
+use std::task::{Context as TaskContext, Waker};
 use std::time::Duration;
 
-use correlate::{CORRELATION_ID, Context, CorrelationId, FutureExt, StreamExt as _};
+use correlate::{CORRELATION_ID, Context, FutureExt, StreamExt as _};
+
+mod support;
+use support::{YieldOnce, current_text, id};
 
 correlate::slot! {
     static TENANT: u32;
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
-
-fn current_text() -> Option<String> {
-    correlate::current().map(|id| id.to_string())
 }
 
 /// The enclosing scope every test restores to: an ID and a user slot.
@@ -348,21 +342,4 @@ fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
-}
-
-/// Returns `Pending` once, asking to be polled again.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
 }

@@ -6,18 +6,13 @@
 use std::future::Future;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use correlate::{CorrelationId, FutureExt, ResetErrorKind};
+use correlate::{FutureExt, ResetErrorKind};
+
+mod support;
+use support::{current_text, id};
 
 correlate::slot! {
     static TENANT: u32;
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
-
-fn current_text() -> Option<String> {
-    correlate::current().map(|id| id.to_string())
 }
 
 #[test]

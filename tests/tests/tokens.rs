@@ -11,21 +11,15 @@ use std::sync::mpsc;
 use std::thread;
 
 use correlate::{
-    CORRELATION_ID, Context, CorrelationId, FutureExt, ResetError, ResetErrorKind, ScopeGuard,
-    Token,
+    CORRELATION_ID, Context, FutureExt, ResetError, ResetErrorKind, ScopeGuard, Token,
 };
+
+mod support;
+use support::{current_text, id};
 
 correlate::slot! {
     static TENANT: u32;
     static USER: String;
-}
-
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
-
-fn current_text() -> Option<String> {
-    correlate::current().map(|id| id.to_string())
 }
 
 fn assert_send<T: Send>() {}

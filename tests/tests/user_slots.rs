@@ -2,7 +2,7 @@
 //! get / set / reset / scope, `Context::with_value`, carried by spawn, isolated
 //! between tasks, restored on every exit.
 
-use correlate::{CORRELATION_ID, Context, CorrelationId, FutureExt, ResetErrorKind};
+use correlate::{CORRELATION_ID, Context, FutureExt, ResetErrorKind};
 
 mod auth {
     correlate::slot! {
@@ -19,9 +19,8 @@ correlate::slot! {
 
 use auth::{TENANT, USER_ID};
 
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
+mod support;
+use support::id;
 
 fn user() -> Option<String> {
     USER_ID.get()

@@ -4,35 +4,15 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use correlate::{CORRELATION_ID, Context, CorrelationId, FutureExt, StreamExt as _};
+use correlate::{CORRELATION_ID, Context, FutureExt, StreamExt as _};
 use futures::StreamExt as _;
 
-fn id(text: &str) -> CorrelationId {
-    CorrelationId::parse(text).unwrap()
-}
-
-/// Returns `Pending` once, asking to be polled again: an `.await` point that
-/// does not depend on any executor.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
+mod support;
+use support::{YieldOnce, id};
 
 #[tokio::test(start_paused = true)]
 async fn id_is_current_before_and_after_every_await() {
