@@ -33,20 +33,22 @@
 //!
 //! # Features
 //!
-//! - `tokio`: [`spawn`] and [`spawn_blocking`], which carry the context into
+//! None is on by default; the core works under any executor.
+//!
+//! - `tokio`: `correlate::spawn` and `correlate::spawn_blocking`, which carry the context into
 //!   new tasks, and misuse detection that knows which task is running.
-//! - `tracing`: [`tracing::CorrelatedFormat`] and [`tracing::fmt_layer`], so
+//! - `tracing`: `tracing::CorrelatedFormat` and `tracing::fmt_layer`, so
 //!   that every event formatted by `tracing-subscriber` carries
 //!   `correlation_id` (and chosen user slots); `tracing-json` adds
-//!   [`tracing::json_layer`] for JSON output.
-//! - `log`: [`log::CorrelatedLogger`], which adds the same as key-values to
+//!   `tracing::json_layer` for JSON output.
+//! - `log`: `log::CorrelatedLogger`, which adds the same as key-values to
 //!   every `log` record.
-//! - `http`: [`http::inject`] and [`http::extract`] for `http::HeaderMap`s,
+//! - `http`: `http::inject` and `http::extract` for `http::HeaderMap`s,
 //!   `http::HeaderValue` as an [`IntoCorrelationId`], and a [`carrier::Carrier`]
 //!   impl for header maps.
-//! - `tower` (implies `http`): [`tower::CorrelationLayer`], the server
+//! - `tower` (implies `http`): `tower::CorrelationLayer`, the server
 //!   middleware (trusted peers, validation, echo, the request's context), and
-//!   [`tower::PropagateCorrelationLayer`] for outgoing requests.
+//!   `tower::PropagateCorrelationLayer` for outgoing requests.
 //! - `axum` (implies `tower`): the layer also finds the peer address in axum's
 //!   `ConnectInfo<SocketAddr>`.
 
