@@ -1,8 +1,8 @@
 //! The `#[correlated]` attribute. Use it through the `correlate` crate, which
 //! re-exports it as `correlate::correlated`.
 //!
-//! The stages: [`args`] parses the attribute's arguments, [`item`] checks and
-//! models the function, [`expand`] writes the wrapped function. The generated
+//! The stages: `args` parses the attribute's arguments, `item` checks and
+//! models the function, `expand` writes the wrapped function. The generated
 //! code only names `correlate::__private`.
 
 mod args;

@@ -612,8 +612,8 @@ fn reject_still_answers_400_to_an_invalid_correlation_header_with_a_traceparent(
 #[test]
 fn the_trace_id_slot_is_only_set_for_the_request() {
     let layer = tracing_context(&["127.0.0.1"]);
-    let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
-    let (_, seen) = send(&layer, request);
+    let traced = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
+    let (_, seen) = send(&layer, traced);
     assert_eq!(seen.unwrap().trace_id.as_deref(), Some(TRACE));
     assert_eq!(TRACE_ID.get(), None, "nothing leaks out of the request");
     // A request without a traceparent does not see the previous one's.
