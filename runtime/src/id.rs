@@ -63,10 +63,7 @@ impl CorrelationId {
     /// assert_eq!(uuid.get_version_num(), 7);
     /// ```
     pub fn generate() -> Self {
-        Self::from(uuid::Uuid::from_u128(generate::v7(
-            generate::unix_millis(),
-            generate::random_bits(),
-        )))
+        Self::from(uuid::Uuid::now_v7())
     }
 
     /// Accepts any value that passes the floor (1 to 128 bytes of visible
@@ -196,91 +193,6 @@ impl CorrelationId {
         } else {
             Self(Repr::Shared(Arc::from(value)))
         }
-    }
-}
-
-/// UUIDv7 generation: a 48-bit Unix-millisecond timestamp and 74 bits from a
-/// ChaCha12 CSPRNG owned by the calling thread.
-///
-/// `uuid::Uuid::now_v7()` asks the OS for random bytes on every call (a
-/// system call) and serialises callers through a shared counter; a thread's
-/// own generator needs neither. Uniqueness comes from the randomness: each
-/// thread's generator is seeded independently from the OS, and two IDs of the
-/// same millisecond collide with probability 2^-74. Order is by millisecond,
-/// as the system clock gives it; IDs of one millisecond are in random order.
-mod generate {
-    use std::cell::RefCell;
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    use chacha20::ChaCha12Rng;
-    use chacha20::rand_core::{Rng, SeedableRng};
-
-    /// IDs a thread's generator makes before it takes a new key from the OS,
-    /// so that a leaked generator state reveals at most this many IDs.
-    const RESEED_AFTER: u32 = 1 << 16;
-
-    struct ThreadGenerator {
-        rng: ChaCha12Rng,
-        left: u32,
-    }
-
-    thread_local! {
-        static GENERATOR: RefCell<Option<ThreadGenerator>> = const { RefCell::new(None) };
-    }
-
-    /// Milliseconds since the Unix epoch, as the low 48 bits of the result.
-    pub(super) fn unix_millis() -> u64 {
-        // A clock before 1970 is a broken clock: time 0 keeps the ID valid.
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_millis());
-        // Truncation to 48 bits is the layout (it wraps in the year 10889).
-        (millis as u64) & 0xFFFF_FFFF_FFFF
-    }
-
-    /// 128 random bits from this thread's generator; straight from the OS
-    /// while the thread's storage is being torn down.
-    pub(super) fn random_bits() -> u128 {
-        GENERATOR
-            .try_with(|cell| {
-                let mut generator = cell.try_borrow_mut().ok()?;
-                let generator = match &mut *generator {
-                    Some(generator) if generator.left > 0 => generator,
-                    slot => slot.insert(ThreadGenerator {
-                        rng: ChaCha12Rng::from_seed(os_seed()),
-                        left: RESEED_AFTER,
-                    }),
-                };
-                generator.left -= 1;
-                let high = generator.rng.next_u64();
-                let low = generator.rng.next_u64();
-                Some(u128::from(high) << 64 | u128::from(low))
-            })
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| u128::from_le_bytes(os_seed()[..16].try_into().unwrap_or_default()))
-    }
-
-    fn os_seed() -> [u8; 32] {
-        let mut seed = [0; 32];
-        if let Err(error) = getrandom::fill(&mut seed) {
-            // As `uuid::Uuid::now_v7()` does: an ID must never be guessable
-            // because the OS had no randomness to give.
-            panic!("correlate: the OS random number generator failed: {error}");
-        }
-        seed
-    }
-
-    /// RFC 9562 section 5.7: `unix_ts_ms` (48 bits), `ver` = 7 (4 bits),
-    /// `rand_a` (12 bits), `var` = 0b10 (2 bits), `rand_b` (62 bits).
-    pub(super) fn v7(millis: u64, random: u128) -> u128 {
-        const RAND_A: u128 = 0xFFF << 64;
-        const RAND_B: u128 = (1 << 62) - 1;
-        (u128::from(millis & 0xFFFF_FFFF_FFFF) << 80)
-            | (0x7 << 76)
-            | (random & RAND_A)
-            | (0b10 << 62)
-            | (random & RAND_B)
     }
 }
 
