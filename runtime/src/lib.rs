@@ -69,6 +69,13 @@ mod token;
 
 #[doc(hidden)]
 pub mod __private;
+
+/// Unit tests that install a scoped `tracing` subscriber hold this lock:
+/// tracing recomputes its global level and interest caches whenever a
+/// dispatcher is created or dropped, and concurrent tests racing on that can
+/// lose each other's events.
+#[cfg(all(test, feature = "tracing"))]
+pub(crate) static TRACING_TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub mod carrier;
 #[cfg(feature = "http")]
 pub mod http;

@@ -674,6 +674,13 @@ mod tests {
         }
     }
 
+    /// See `crate::TRACING_TEST_LOCK`.
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        crate::TRACING_TEST_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn id(value: &str) -> CorrelationId {
         CorrelationId::parse(value).unwrap()
     }
@@ -719,6 +726,7 @@ mod tests {
 
     #[test]
     fn text_lines_start_with_the_id_and_slots() {
+        let _serial = serial();
         let capture = Capture::default();
         with_default(text_subscriber(&capture), || {
             ::tracing::info!("outside");
@@ -737,6 +745,7 @@ mod tests {
 
     #[test]
     fn text_id_follows_a_correlated_future_across_awaits() {
+        let _serial = serial();
         let capture = Capture::default();
         with_default(text_subscriber(&capture), || {
             let task = async {
@@ -759,6 +768,7 @@ mod tests {
 
     #[test]
     fn text_keeps_the_callers_fields() {
+        let _serial = serial();
         let capture = Capture::default();
         with_default(text_subscriber(&capture), || {
             let _id = crate::scope(id("req-1"));
@@ -772,6 +782,7 @@ mod tests {
 
     #[test]
     fn an_empty_field_is_not_the_callers_value() {
+        let _serial = serial();
         let capture = Capture::default();
         with_default(text_subscriber(&capture), || {
             let _id = crate::scope(id("req-1"));
@@ -785,6 +796,7 @@ mod tests {
 
     #[test]
     fn text_quotes_values_that_are_not_plain_tokens() {
+        let _serial = serial();
         let capture = Capture::default();
         with_default(text_subscriber(&capture), || {
             let _id = crate::scope(id(r#"a"b\c="#));
@@ -799,6 +811,7 @@ mod tests {
 
     #[test]
     fn json_fields_are_spliced_into_the_object() {
+        let _serial = serial();
         let capture = Capture::default();
         with_default(json_subscriber(&capture), || {
             ::tracing::info!("outside");
@@ -817,6 +830,7 @@ mod tests {
 
     #[test]
     fn json_keeps_the_callers_fields() {
+        let _serial = serial();
         let capture = Capture::default();
         with_default(json_subscriber(&capture), || {
             let _id = crate::scope(id("req-1"));
@@ -827,6 +841,7 @@ mod tests {
 
     #[test]
     fn json_into_an_empty_object_needs_no_comma() {
+        let _serial = serial();
         let capture = Capture::default();
         let layer = ::tracing_subscriber::fmt::layer()
             .with_writer(capture.clone())
@@ -839,6 +854,7 @@ mod tests {
 
     #[test]
     fn json_mode_falls_back_to_text_for_output_that_is_not_an_object() {
+        let _serial = serial();
         let capture = Capture::default();
         let layer = ::tracing_subscriber::fmt::layer()
             .with_writer(capture.clone())
@@ -852,6 +868,7 @@ mod tests {
 
     #[test]
     fn json_strings_are_escaped_as_rfc_8259_requires() {
+        let _serial = serial();
         let mut out = String::new();
         write_json_string(&mut out, "q\"b\\s/\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}é").unwrap();
         // DEL and non-ASCII need no escape in JSON and are kept verbatim.
@@ -861,6 +878,7 @@ mod tests {
 
     #[test]
     fn nested_buffers_do_not_collide() {
+        let _serial = serial();
         let outer = with_buffer(|outer| {
             outer.push_str("outer");
             let inner = with_buffer(|inner| {
@@ -876,6 +894,7 @@ mod tests {
 
     #[test]
     fn concurrent_tasks_each_log_their_own_id() {
+        let _serial = serial();
         let capture = Capture::default();
         let dispatch = ::tracing::Dispatch::new(text_subscriber(&capture));
         let runtime = tokio::runtime::Builder::new_multi_thread()

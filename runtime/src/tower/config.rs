@@ -9,6 +9,7 @@ use ::http::{HeaderName, Request};
 
 use super::layer::CorrelationLayer;
 use super::peer::{ExtensionPeer, PeerAddr};
+use super::trace_context::{InvalidTraceParent, TRACEPARENT, TraceParent};
 use super::trust::{InvalidTrustedSource, TrustedSource};
 use crate::http::{Incoming, X_CORRELATION_ID, read};
 use crate::id::{CorrelationId, InvalidCorrelationId};
@@ -60,6 +61,8 @@ pub(crate) struct Config {
     pub(crate) on_invalid: OnInvalid,
     pub(crate) echo: bool,
     pub(crate) set_request_header: bool,
+    /// Read `traceparent` from trusted peers (the W3C Trace Context bridge).
+    trace_context: bool,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             on_invalid: OnInvalid::Regenerate,
             echo: true,
             set_request_header: false,
+            trace_context: false,
         }
     }
 }
@@ -80,10 +84,51 @@ impl Default for Config {
 pub(crate) enum Decision {
     /// The peer is trusted and its header valid.
     Accepted(CorrelationId),
+    /// The peer is trusted, its correlation header absent or invalid, and
+    /// its `traceparent` valid: the trace-id.
+    Traced(CorrelationId),
     /// No usable header: a new ID.
     Generated(CorrelationId),
     /// `OnInvalid::Reject`: answer 400, under this new ID.
     Rejected(CorrelationId),
+}
+
+impl Decision {
+    fn id(&self) -> &CorrelationId {
+        match self {
+            Decision::Accepted(id)
+            | Decision::Traced(id)
+            | Decision::Generated(id)
+            | Decision::Rejected(id) => id,
+        }
+    }
+}
+
+/// What a trusted peer's `traceparent` held, when the bridge is on.
+enum TraceHeader {
+    /// Not sent (or the bridge is off).
+    Absent,
+    Valid(TraceParent),
+    Invalid(TraceRejection),
+}
+
+/// Why a `traceparent` was ignored. Never holds the value.
+#[derive(Debug)]
+enum TraceRejection {
+    Invalid(InvalidTraceParent),
+    /// Sent more than once: ambiguous.
+    Repeated,
+}
+
+impl fmt::Display for TraceRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceRejection::Invalid(error) => fmt::Display::fmt(error, f),
+            TraceRejection::Repeated => {
+                f.write_str("invalid traceparent: the header was sent more than once")
+            }
+        }
+    }
 }
 
 impl Config {
@@ -92,39 +137,82 @@ impl Config {
         &self.headers[0]
     }
 
-    pub(crate) fn decide<B, P: PeerAddr<B>>(&self, request: &Request<B>, peer: &P) -> Decision {
-        let present = self
-            .headers
-            .iter()
-            .any(|name| request.headers().contains_key(name));
-        if !present {
-            return Decision::Generated(self.generate());
+    /// Decides the request's ID and, with the trace-context bridge on, the
+    /// trusted peer's valid `traceparent` (recorded whichever ID wins).
+    pub(crate) fn decide<B, P: PeerAddr<B>>(
+        &self,
+        request: &Request<B>,
+        peer: &P,
+    ) -> (Decision, Option<TraceParent>) {
+        let headers = request.headers();
+        let present = self.headers.iter().any(|name| headers.contains_key(name));
+        let traced = self.trace_context && headers.contains_key(TRACEPARENT);
+        if !present && !traced {
+            return (Decision::Generated(self.generate()), None);
         }
         let peer = if self.trusted.is_empty() {
             None
         } else {
             peer.peer_addr(request)
         };
+        // A `traceparent` is believed exactly when a correlation header
+        // would be: otherwise any client could choose its correlation ID.
         if !peer.is_some_and(|peer| self.trusts(peer)) {
             let id = self.generate();
-            report::untrusted(&id, peer);
-            return Decision::Generated(id);
+            report::untrusted(&id, peer, present, traced);
+            return (Decision::Generated(id), None);
         }
-        match read(request.headers(), &self.headers, |value| {
-            self.validate(value)
-        }) {
+        let trace = if traced {
+            read_traceparent(headers)
+        } else {
+            TraceHeader::Absent
+        };
+        let valid_trace = match &trace {
+            TraceHeader::Valid(parent) => Some(*parent),
+            TraceHeader::Absent | TraceHeader::Invalid(_) => None,
+        };
+        let incoming = if present {
+            read(headers, &self.headers, |value| self.validate(value))
+        } else {
+            Incoming::Absent
+        };
+        let decision = match incoming {
             Incoming::Valid { id, .. } => Decision::Accepted(id),
-            Incoming::Absent => Decision::Generated(self.generate()),
+            Incoming::Absent => self.fall_back(valid_trace.as_ref()),
             Incoming::Invalid { reason, header } => {
-                let id = self.generate();
-                let reject = self.on_invalid == OnInvalid::Reject;
-                report::rejected(&id, header, &reason, reject);
-                if reject {
-                    Decision::Rejected(id)
+                // `Reject` is about the correlation header: a valid
+                // `traceparent` does not make an invalid header acceptable.
+                let decision = if self.on_invalid == OnInvalid::Reject {
+                    Decision::Rejected(self.generate())
                 } else {
-                    Decision::Generated(id)
-                }
+                    self.fall_back(valid_trace.as_ref())
+                };
+                let outcome = match &decision {
+                    Decision::Rejected(_) => "answering 400 Bad Request",
+                    Decision::Traced(_) => "using the traceparent's trace-id",
+                    Decision::Accepted(_) | Decision::Generated(_) => "using a new id",
+                };
+                report::rejected(decision.id(), header, &reason, outcome);
+                decision
             }
+        };
+        if let TraceHeader::Invalid(reason) = &trace {
+            report::invalid_traceparent(decision.id(), reason);
+        }
+        match decision {
+            Decision::Rejected(_) => (decision, None),
+            _ => (decision, valid_trace),
+        }
+    }
+
+    /// No correlation header to use: the trace-id of a valid `traceparent`,
+    /// else a new ID.
+    fn fall_back(&self, trace: Option<&TraceParent>) -> Decision {
+        // A trace-id is 32 lowercase hex digits, so it always passes the
+        // floor; the configured validator is for the correlation header.
+        match trace.map(|parent| CorrelationId::parse(parent.trace_id())) {
+            Some(Ok(id)) => Decision::Traced(id),
+            Some(Err(_)) | None => Decision::Generated(self.generate()),
         }
     }
 
@@ -148,6 +236,21 @@ impl Config {
     }
 }
 
+/// Reads the `traceparent` header, which must be present once.
+fn read_traceparent(headers: &::http::HeaderMap) -> TraceHeader {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    let Some(value) = values.next() else {
+        return TraceHeader::Absent;
+    };
+    if values.next().is_some() {
+        return TraceHeader::Invalid(TraceRejection::Repeated);
+    }
+    match TraceParent::parse_bytes(value.as_bytes()) {
+        Ok(parent) => TraceHeader::Valid(parent),
+        Err(error) => TraceHeader::Invalid(TraceRejection::Invalid(error)),
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let validation = match self.validation {
@@ -163,6 +266,7 @@ impl fmt::Debug for Config {
             .field("on_invalid", &self.on_invalid)
             .field("echo", &self.echo)
             .field("set_request_header", &self.set_request_header)
+            .field("trace_context", &self.trace_context)
             .finish()
     }
 }
@@ -171,7 +275,8 @@ impl fmt::Debug for Config {
 ///
 /// Every setting has a safe default: header `x-correlation-id`, trust no one,
 /// validate with the floor only, generate UUIDv7s, regenerate on an invalid
-/// value, echo the ID in the response, leave the request header as it came.
+/// value, echo the ID in the response, leave the request header as it came,
+/// ignore `traceparent`.
 ///
 /// # Examples
 ///
@@ -435,6 +540,63 @@ impl<P> CorrelationLayerBuilder<P> {
         self
     }
 
+    /// Turns on the W3C Trace Context bridge (off by default): reads the
+    /// `traceparent` header of trusted peers, strictly (see [`TraceParent`]).
+    ///
+    /// For a request from a trusted peer with a valid `traceparent`:
+    ///
+    /// - if no correlation header was accepted (none sent, or an invalid one
+    ///   under [`OnInvalid::Regenerate`]), the trace-id (32 lowercase hex
+    ///   digits, verbatim) becomes the correlation ID; the validator and
+    ///   [`uuid_only`](Self::uuid_only) apply to the correlation header
+    ///   only, and [`OnInvalid::Reject`] still answers `400` to an invalid
+    ///   one;
+    /// - either way, both are recorded: the [`TraceParent`] goes into the
+    ///   request's extensions, and its trace-id into the
+    ///   [`TRACE_ID`](super::TRACE_ID) slot of the request's context.
+    ///
+    /// The peer must be trusted, as for the correlation header, since
+    /// otherwise any client could choose its correlation ID; an untrusted
+    /// peer's `traceparent` is ignored entirely. An invalid or repeated one
+    /// is ignored too, with a debug log (feature `tracing`) that does not
+    /// contain it. The `traceparent` header itself is never rewritten, in
+    /// the request or the response.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::net::SocketAddr;
+    /// use correlate::tower::{CorrelationLayer, TraceParent};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let layer = CorrelationLayer::builder()
+    ///     .trust("10.0.0.0/8")
+    ///     .unwrap()
+    ///     .trace_context(true)
+    ///     .build();
+    /// let service = layer.layer(service_fn(|request: http::Request<()>| async move {
+    ///     let parent = request.extensions().get::<TraceParent>().unwrap();
+    ///     assert!(parent.sampled());
+    ///     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// }));
+    ///
+    /// let mut request = http::Request::builder()
+    ///     .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    ///     .body(())
+    ///     .unwrap();
+    /// request.extensions_mut().insert("10.0.0.7:5000".parse::<SocketAddr>().unwrap());
+    /// let response = service.oneshot(request).await.unwrap();
+    /// assert_eq!(response.headers()["x-correlation-id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// assert!(!response.headers().contains_key("traceparent"));
+    /// # });
+    /// ```
+    pub fn trace_context(mut self, enabled: bool) -> Self {
+        self.config.trace_context = enabled;
+        self
+    }
+
     /// Finds the peer address with `peer` instead of [`ExtensionPeer`]; see
     /// [`PeerAddr`]. A closure needs its argument type written out.
     ///
@@ -485,26 +647,41 @@ impl<P: fmt::Debug> fmt::Debug for CorrelationLayerBuilder<P> {
 }
 
 /// Debug-level logs of refused headers (feature `tracing`). They are emitted
-/// in the context of the new ID, and never contain the refused value.
+/// in the context of the request's ID, and never contain the refused value.
 mod report {
     use std::net::IpAddr;
 
     use ::http::HeaderName;
 
+    use super::TraceRejection;
     use crate::http::Rejection;
     use crate::id::CorrelationId;
 
     #[cfg(feature = "tracing")]
-    pub(super) fn untrusted(id: &CorrelationId, peer: Option<IpAddr>) {
+    fn in_context(id: &CorrelationId, log: impl FnOnce()) {
         crate::context::Context::current()
             .with_correlation_id(id.clone())
-            .run(|| {
-                ::tracing::debug!(
-                    peer = ?peer,
-                    "ignored the incoming correlation id header: the peer is not trusted; \
-                     using a new id"
-                );
-            });
+            .run(log);
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn untrusted(
+        id: &CorrelationId,
+        peer: Option<IpAddr>,
+        correlation: bool,
+        traceparent: bool,
+    ) {
+        let ignored = match (correlation, traceparent) {
+            (true, true) => "correlation id and traceparent headers",
+            (false, true) => "traceparent header",
+            _ => "correlation id header",
+        };
+        in_context(id, || {
+            ::tracing::debug!(
+                peer = ?peer,
+                "ignored the incoming {ignored}: the peer is not trusted; using a new id"
+            );
+        });
     }
 
     #[cfg(feature = "tracing")]
@@ -512,27 +689,30 @@ mod report {
         id: &CorrelationId,
         header: &HeaderName,
         reason: &Rejection,
-        reject: bool,
+        outcome: &str,
     ) {
-        let outcome = if reject {
-            "answering 400 Bad Request"
-        } else {
-            "using a new id"
-        };
-        crate::context::Context::current()
-            .with_correlation_id(id.clone())
-            .run(|| {
-                ::tracing::debug!(
-                    header = %header,
-                    reason = %reason,
-                    "rejected the incoming correlation id; {outcome}"
-                );
-            });
+        in_context(id, || {
+            ::tracing::debug!(
+                header = %header,
+                reason = %reason,
+                "rejected the incoming correlation id; {outcome}"
+            );
+        });
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn invalid_traceparent(id: &CorrelationId, reason: &TraceRejection) {
+        in_context(id, || {
+            ::tracing::debug!(reason = %reason, "ignored the incoming traceparent");
+        });
     }
 
     #[cfg(not(feature = "tracing"))]
-    pub(super) fn untrusted(_: &CorrelationId, _: Option<IpAddr>) {}
+    pub(super) fn untrusted(_: &CorrelationId, _: Option<IpAddr>, _: bool, _: bool) {}
 
     #[cfg(not(feature = "tracing"))]
-    pub(super) fn rejected(_: &CorrelationId, _: &HeaderName, _: &Rejection, _: bool) {}
+    pub(super) fn rejected(_: &CorrelationId, _: &HeaderName, _: &Rejection, _: &str) {}
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn invalid_traceparent(_: &CorrelationId, _: &TraceRejection) {}
 }

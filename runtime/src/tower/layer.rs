@@ -11,6 +11,7 @@ use tower_service::Service;
 use super::config::{Config, CorrelationLayerBuilder, Decision};
 use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
+use super::trace_context::TRACE_ID;
 use crate::context::Context;
 
 /// Gives every request a correlation ID, the tower counterpart of a
@@ -30,6 +31,11 @@ use crate::context::Context;
 ///    [`correlate::current()`](crate::current) after every `.await`, and
 ///    `#[correlated]` functions inherit it;
 /// 4. echoes it in the response's header, replacing any value there.
+///
+/// With [`trace_context`](CorrelationLayerBuilder::trace_context) on, a
+/// trusted peer's valid W3C `traceparent` also counts: its trace-id is the ID
+/// when no correlation header was accepted, and the parsed
+/// [`TraceParent`](super::TraceParent) and the [`TRACE_ID`] slot record it.
 ///
 /// By default no peer is trusted: every request gets a new ID. Configure
 /// trust and the rest with [`CorrelationLayer::builder`].
@@ -285,8 +291,9 @@ where
                 .echo
                 .then(|| (config.primary_header().clone(), HeaderValue::from(id)))
         };
-        let id = match config.decide(&request, &self.peer) {
-            Decision::Accepted(id) | Decision::Generated(id) => id,
+        let (decision, trace_parent) = config.decide(&request, &self.peer);
+        let id = match decision {
+            Decision::Accepted(id) | Decision::Traced(id) | Decision::Generated(id) => id,
             // The inner service is not called: a `400` answers for it.
             Decision::Rejected(id) => return ResponseFuture::rejected(echo(&id)),
         };
@@ -296,7 +303,13 @@ where
         }
         let echo = echo(&id);
         request.extensions_mut().insert(id.clone());
-        let context = Context::current().with_correlation_id(id);
+        let mut context = Context::current().with_correlation_id(id);
+        // The trace-context bridge records the `traceparent` beside the ID;
+        // the header itself stays as it came.
+        if let Some(parent) = trace_parent {
+            context = context.with_value(&TRACE_ID, parent.trace_id().to_owned());
+            request.extensions_mut().insert(parent);
+        }
         // `call` often does work before returning its future (routing, span
         // creation): it runs in the request's context too.
         let future = context.run(|| self.inner.call(request));

@@ -67,12 +67,52 @@
 //! assert_eq!(response.body(), "req-9");
 //! # });
 //! ```
+//!
+//! # W3C Trace Context
+//!
+//! With [`CorrelationLayerBuilder::trace_context`] on, the layer also reads
+//! the `traceparent` header of trusted peers, parsed strictly as
+//! [`TraceParent`] (Trace Context level 1). When no correlation header was
+//! accepted, a valid `traceparent`'s trace-id becomes the correlation ID.
+//! Both are recorded: the [`TraceParent`] is in the request's extensions and
+//! its trace-id in the [`TRACE_ID`] slot, so logs can carry `trace_id` next
+//! to `correlation_id` with `CorrelatedFormat::text(format).with_slot(&TRACE_ID)`
+//! (feature `tracing`). The `traceparent` header is never rewritten.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::net::SocketAddr;
+//! use correlate::tower::{CorrelationLayer, TRACE_ID, TraceParent};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # futures::executor::block_on(async {
+//! let service = ServiceBuilder::new()
+//!     .layer(CorrelationLayer::builder().trust("10.0.0.0/8").unwrap().trace_context(true).build())
+//!     .service(service_fn(|request: http::Request<()>| async move {
+//!         let parent = request.extensions().get::<TraceParent>().unwrap();
+//!         assert_eq!(TRACE_ID.get().as_deref(), Some(parent.trace_id()));
+//!         Ok::<_, Infallible>(http::Response::new(correlate::current().unwrap().to_string()))
+//!     }));
+//!
+//! // A trusted peer sends a traceparent and a correlation header: the header
+//! // is the correlation ID, and the trace-id is recorded beside it.
+//! let mut request = http::Request::builder()
+//!     .header("x-correlation-id", "req-1")
+//!     .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+//!     .body(())
+//!     .unwrap();
+//! request.extensions_mut().insert("10.0.0.7:5000".parse::<SocketAddr>().unwrap());
+//! let response = service.oneshot(request).await.unwrap();
+//! assert_eq!(response.body(), "req-1");
+//! # });
+//! ```
 
 mod client;
 mod config;
 mod future;
 mod layer;
 mod peer;
+mod trace_context;
 mod trust;
 
 pub use client::{PropagateCorrelationLayer, PropagateCorrelationService};
@@ -80,6 +120,7 @@ pub use config::{CorrelationLayerBuilder, OnInvalid};
 pub use future::ResponseFuture;
 pub use layer::{CorrelationLayer, CorrelationService};
 pub use peer::{ExtensionPeer, PeerAddr};
+pub use trace_context::{InvalidTraceParent, InvalidTraceParentKind, TRACE_ID, TraceParent};
 pub use trust::{InvalidTrustedSource, TrustedSource};
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ struct Seen {
     current: Option<CorrelationId>,
     extension: Option<CorrelationId>,
     header: Option<HeaderValue>,
+    trace_parent: Option<TraceParent>,
+    trace_id: Option<String>,
+    traceparent_header: Option<HeaderValue>,
 }
 
 /// Sends `request` through `layer` to a handler that records what it sees.
@@ -37,6 +40,9 @@ where
                 current: crate::current(),
                 extension: request.extensions().get::<CorrelationId>().cloned(),
                 header: request.headers().get(X_CORRELATION_ID).cloned(),
+                trace_parent: request.extensions().get::<TraceParent>().copied(),
+                trace_id: TRACE_ID.get(),
+                traceparent_header: request.headers().get("traceparent").cloned(),
             });
             Ok::<_, Infallible>(Response::new(String::from("ok")))
         }
@@ -405,6 +411,216 @@ fn debug_output_never_contains_request_values() {
     assert!(!format!("{future:?}").contains("secret"));
 }
 
+/// The `traceparent` of the W3C Trace Context specification's example.
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn with_traceparent(mut request: Request<()>, value: &[u8]) -> Request<()> {
+    let value = HeaderValue::from_bytes(value).unwrap();
+    request.headers_mut().append("traceparent", value);
+    request
+}
+
+fn tracing_context(sources: &[&str]) -> CorrelationLayer {
+    CorrelationLayer::builder()
+        .trust_many(sources)
+        .unwrap()
+        .trace_context(true)
+        .build()
+}
+
+#[test]
+fn trace_context_uses_the_trace_id_when_no_correlation_header_is_sent() {
+    let layer = tracing_context(&["127.0.0.1"]);
+    let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
+    let (response, seen) = send(&layer, request);
+    let seen = seen.unwrap();
+    assert_eq!(echoed(&response), TRACE);
+    assert_eq!(seen.current.unwrap(), TRACE);
+    assert_eq!(seen.extension.unwrap(), TRACE);
+    assert_eq!(seen.trace_parent.unwrap().trace_id(), TRACE);
+    assert_eq!(seen.trace_id.as_deref(), Some(TRACE));
+}
+
+#[test]
+fn trace_context_uses_the_trace_id_when_the_correlation_header_is_invalid() {
+    let layer = tracing_context(&["127.0.0.1"]);
+    let request = with_traceparent(
+        request(Some(b"bad value"), Some("127.0.0.1")),
+        TRACEPARENT.as_bytes(),
+    );
+    let (response, seen) = send(&layer, request);
+    assert_eq!(echoed(&response), TRACE);
+    assert_eq!(seen.unwrap().trace_id.as_deref(), Some(TRACE));
+}
+
+#[test]
+fn a_valid_correlation_header_wins_over_traceparent_and_both_are_recorded() {
+    let layer = tracing_context(&["127.0.0.1"]);
+    let request = with_traceparent(
+        request(Some(VALID.as_bytes()), Some("127.0.0.1")),
+        TRACEPARENT.as_bytes(),
+    );
+    let (response, seen) = send(&layer, request);
+    let seen = seen.unwrap();
+    assert_eq!(echoed(&response), VALID);
+    assert_eq!(seen.current.unwrap(), VALID);
+    let parent = seen.trace_parent.unwrap();
+    assert_eq!(parent.trace_id(), TRACE);
+    assert_eq!(parent.parent_id(), "00f067aa0ba902b7");
+    assert!(parent.sampled());
+    assert_eq!(seen.trace_id.as_deref(), Some(TRACE));
+}
+
+#[test]
+fn an_untrusted_peers_traceparent_is_ignored_entirely() {
+    let layer = tracing_context(&["127.0.0.1"]);
+    for peer in [Some("192.0.2.1"), None] {
+        let request = with_traceparent(request(None, peer), TRACEPARENT.as_bytes());
+        let (response, seen) = send(&layer, request);
+        let seen = seen.unwrap();
+        assert_v7(echoed(&response));
+        assert!(seen.trace_parent.is_none(), "{peer:?}");
+        assert_eq!(seen.trace_id, None, "{peer:?}");
+    }
+    // Trusting no one (the default) means no traceparent is ever used.
+    let layer = CorrelationLayer::builder().trace_context(true).build();
+    let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
+    let (response, seen) = send(&layer, request);
+    assert_v7(echoed(&response));
+    assert_eq!(seen.unwrap().trace_id, None);
+}
+
+#[test]
+fn traceparent_is_ignored_when_the_bridge_is_off() {
+    let layer = trusting(&["127.0.0.1"]);
+    let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
+    let (response, seen) = send(&layer, request);
+    let seen = seen.unwrap();
+    assert_v7(echoed(&response));
+    assert!(seen.trace_parent.is_none());
+    assert_eq!(seen.trace_id, None);
+}
+
+#[test]
+fn an_invalid_or_repeated_traceparent_is_ignored() {
+    let layer = tracing_context(&["127.0.0.1"]);
+    let upper = TRACEPARENT.to_uppercase();
+    let extra = format!("{TRACEPARENT}-extra");
+    let invalid: [&[u8]; 5] = [
+        upper.as_bytes(),
+        extra.as_bytes(),
+        b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        b"00-4bf92f3577b34da6a3ce929d0e0e473\xe9-00f067aa0ba902b7-01",
+    ];
+    for value in invalid {
+        let request = with_traceparent(request(None, Some("127.0.0.1")), value);
+        let (response, seen) = send(&layer, request);
+        let seen = seen.unwrap();
+        assert_v7(echoed(&response));
+        assert!(seen.trace_parent.is_none());
+        assert_eq!(seen.trace_id, None);
+        // Left as it came, for whatever else reads it.
+        assert_eq!(seen.traceparent_header.unwrap().as_bytes(), value);
+    }
+    let repeated = with_traceparent(
+        with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes()),
+        TRACEPARENT.as_bytes(),
+    );
+    let (response, seen) = send(&layer, repeated);
+    assert_v7(echoed(&response));
+    assert!(seen.unwrap().trace_parent.is_none());
+}
+
+#[test]
+fn a_future_traceparent_version_is_read_like_version_00() {
+    let layer = tracing_context(&["127.0.0.1"]);
+    let future = format!("cc-{TRACE}-00f067aa0ba902b7-00-future-field");
+    let request = with_traceparent(request(None, Some("127.0.0.1")), future.as_bytes());
+    let (response, seen) = send(&layer, request);
+    assert_eq!(echoed(&response), TRACE);
+    let parent = seen.unwrap().trace_parent.unwrap();
+    assert_eq!(parent.version(), 0xcc);
+    assert!(!parent.sampled());
+}
+
+#[test]
+fn the_traceparent_header_is_never_rewritten() {
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .unwrap()
+        .trace_context(true)
+        .set_request_header(true)
+        .build();
+    // Valid, from the handler's point of view too, and with an ID of its own.
+    let future = format!("01-{TRACE}-00f067aa0ba902b7-01-x");
+    for value in [TRACEPARENT, future.as_str()] {
+        let request = with_traceparent(request(None, Some("127.0.0.1")), value.as_bytes());
+        let (response, seen) = send(&layer, request);
+        let seen = seen.unwrap();
+        assert_eq!(seen.traceparent_header.unwrap(), value);
+        assert_eq!(seen.header.unwrap(), TRACE, "the correlation header is set");
+        assert!(!response.headers().contains_key("traceparent"));
+    }
+
+    // A traceparent the handler puts on its response passes untouched.
+    let service = layer.layer(service_fn(|_: Request<()>| async {
+        let mut response = Response::new(String::new());
+        response
+            .headers_mut()
+            .insert("traceparent", HeaderValue::from_static("from-handler"));
+        Ok::<_, Infallible>(response)
+    }));
+    let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
+    let response = block_on(service.oneshot(request)).unwrap();
+    assert_eq!(response.headers()["traceparent"], "from-handler");
+    assert_eq!(echoed(&response), TRACE);
+}
+
+#[test]
+fn the_validator_applies_to_the_correlation_header_only() {
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .unwrap()
+        .trace_context(true)
+        .uuid_only()
+        .build();
+    let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
+    // Verbatim: not reformatted as a hyphenated UUID.
+    assert_eq!(echoed(&send(&layer, request).0), TRACE);
+}
+
+#[test]
+fn reject_still_answers_400_to_an_invalid_correlation_header_with_a_traceparent() {
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .unwrap()
+        .trace_context(true)
+        .on_invalid(OnInvalid::Reject)
+        .build();
+    let request = with_traceparent(
+        request(Some(b"bad value"), Some("127.0.0.1")),
+        TRACEPARENT.as_bytes(),
+    );
+    let (response, seen) = send(&layer, request);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(seen.is_none(), "the handler ran");
+    assert_v7(echoed(&response));
+}
+
+#[test]
+fn the_trace_id_slot_is_only_set_for_the_request() {
+    let layer = tracing_context(&["127.0.0.1"]);
+    let traced = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
+    let (_, seen) = send(&layer, traced);
+    assert_eq!(seen.unwrap().trace_id.as_deref(), Some(TRACE));
+    assert_eq!(TRACE_ID.get(), None, "nothing leaks out of the request");
+    // A request without a traceparent does not see the previous one's.
+    let (_, seen) = send(&layer, request(None, Some("127.0.0.1")));
+    assert_eq!(seen.unwrap().trace_id, None);
+}
+
 #[cfg(feature = "tracing")]
 mod logging {
     use std::fmt::Write as _;
@@ -449,6 +665,9 @@ mod logging {
     }
 
     fn logged(layer: &CorrelationLayer, request: Request<()>) -> (Vec<String>, String) {
+        let _serial = crate::TRACING_TEST_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let capture = Capture::default();
         let (response, _) =
             ::tracing::subscriber::with_default(capture.clone(), || send(layer, request));
@@ -479,6 +698,58 @@ mod logging {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].contains("not trusted"), "{}", lines[0]);
         assert!(!lines[0].contains("secret"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn an_invalid_traceparent_is_logged_at_debug_without_the_value() {
+        let layer = tracing_context(&["127.0.0.1"]);
+        let secret = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-secret";
+        let request = with_traceparent(request(None, Some("127.0.0.1")), secret);
+        let (lines, id) = logged(&layer, request);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert!(line.starts_with(&Level::DEBUG.to_string()), "{line}");
+        assert!(line.contains("ignored the incoming traceparent"), "{line}");
+        assert!(line.contains("version 00 is exactly 55"), "{line}");
+        assert!(line.ends_with(&format!("| {id}")), "{line}");
+        assert!(!line.contains("secret"), "{line}");
+        assert!(!line.contains(TRACE), "{line}");
+    }
+
+    #[test]
+    fn an_untrusted_traceparent_is_logged_without_the_value() {
+        let layer = tracing_context(&["127.0.0.1"]);
+        let request = with_traceparent(request(None, Some("192.0.2.1")), TRACEPARENT.as_bytes());
+        let (lines, _) = logged(&layer, request);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("traceparent header"), "{}", lines[0]);
+        assert!(lines[0].contains("not trusted"), "{}", lines[0]);
+        assert!(!lines[0].contains(TRACE), "{}", lines[0]);
+    }
+
+    #[test]
+    fn an_invalid_header_replaced_by_the_trace_id_says_so() {
+        let layer = tracing_context(&["127.0.0.1"]);
+        let request = with_traceparent(
+            request(Some(b"bad value"), Some("127.0.0.1")),
+            TRACEPARENT.as_bytes(),
+        );
+        let (lines, id) = logged(&layer, request);
+        assert_eq!(id, TRACE);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("using the traceparent's trace-id"),
+            "{}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn a_valid_traceparent_logs_nothing() {
+        let layer = tracing_context(&["127.0.0.1"]);
+        let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
+        let (lines, _) = logged(&layer, request);
+        assert!(lines.is_empty(), "{lines:?}");
     }
 
     #[test]
