@@ -13,8 +13,6 @@
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode};
@@ -22,68 +20,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::prelude::*;
 
 #[path = "support/app.rs"]
 mod app;
+#[path = "support/logs.rs"]
+mod logs;
+
+use logs::Logs;
 
 const TRUSTED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 const UNTRUSTED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-
-/// The service's log, kept in memory so the demo can show the lines of each
-/// request.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn carrying(&self, id: &str) -> Vec<String> {
-        let field = format!("correlation_id={id} ");
-        self.lines()
-            .into_iter()
-            .filter(|line| line.starts_with(&field))
-            .collect()
-    }
-
-    /// Waits (bounded) for a line that carries `id` and contains `text`.
-    async fn wait_for(&self, id: &str, text: &str) -> bool {
-        for _ in 0..100 {
-            if self.carrying(id).iter().any(|line| line.contains(text)) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
 
 /// One response, as the demo reports it.
 struct Answer {
@@ -203,17 +149,7 @@ async fn main() -> ExitCode {
     }));
 
     let logs = Logs::default();
-    let layer = tracing_subscriber::fmt::layer()
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .with_writer(logs.clone())
-        .map_event_format(|format| {
-            correlate::tracing::CorrelatedFormat::text(format).with_slot(&app::USER_ID)
-        });
-    tracing_subscriber::registry()
-        .with(layer.with_filter(app::log_filter()))
-        .init();
+    logs.install();
 
     let listener = tokio::net::TcpListener::bind((TRUSTED, 0))
         .await
@@ -343,13 +279,13 @@ async fn main() -> ExitCode {
             .and_then(|response| response.headers().get("x-correlation-id").cloned());
         echoed_own += usize::from(echoed.is_some_and(|id| id == format!("burst-{n}").as_str()));
     }
-    let lines = demo.logs.lines();
     let own_lines = (0..200)
         .filter(|n| {
-            let field = format!("correlation_id=burst-{n} ");
-            let tag = format!("n={}", 1000 + n);
-            let tagged: Vec<_> = lines.iter().filter(|line| line.contains(&tag)).collect();
-            tagged.len() == 2 && tagged.iter().all(|line| line.starts_with(&field))
+            let lines = demo.logs.of_request(1000 + n);
+            lines.len() == 2
+                && lines
+                    .iter()
+                    .all(|line| logs::logged_id(line) == Some(format!("burst-{n}")))
         })
         .count();
     println!(
@@ -380,7 +316,8 @@ async fn main() -> ExitCode {
     let job_logged = demo
         .logs
         .wait_for("signup-7", "job: welcome email sent")
-        .await;
+        .await
+        .is_some();
     demo.show("signup-7", &answer);
     demo.check(
         job_logged,

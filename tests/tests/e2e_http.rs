@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -24,11 +24,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::prelude::*;
 
 #[path = "../../runtime/examples/support/app.rs"]
 mod app;
+#[path = "../../runtime/examples/support/logs.rs"]
+mod logs;
+
+use logs::{Logs, logged_id};
 
 const HEADER: &str = "x-correlation-id";
 const TRUSTED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
@@ -42,123 +44,14 @@ const PATIENCE: Duration = Duration::from_secs(20);
 // Log capture
 // ---------------------------------------------------------------------------
 
-/// The service's log lines, shared by every test of this file.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    /// The whole log as written, bytes included that are not UTF-8.
-    fn bytes(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.bytes())
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The lines whose `correlation_id` field is `id`.
-    fn carrying(&self, id: &str) -> Vec<String> {
-        self.lines()
-            .into_iter()
-            .filter(|line| logged_id(line).as_deref() == Some(id))
-            .collect()
-    }
-
-    /// The lines of the `/hello?n={n}` request (the handler logs `n={n}`).
-    fn of_request(&self, n: u32) -> Vec<String> {
-        let tag = format!("n={n}");
-        self.lines()
-            .into_iter()
-            .filter(|line| line.split(' ').any(|token| token == tag))
-            .collect()
-    }
-
-    /// Waits (bounded) for a line that carries `id` and contains `text`.
-    async fn wait_for(&self, id: &str, text: &str) -> Option<String> {
-        for _ in 0..1_000 {
-            let found = self
-                .carrying(id)
-                .into_iter()
-                .find(|line| line.contains(text));
-            if found.is_some() {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
-
-/// The capture, installed on first use as the process's global subscriber,
-/// configured as the demo configures it (the example's filter, its user slot).
+/// The capture, installed on first use as the process's global subscriber.
 fn logs() -> &'static Logs {
     static LOGS: OnceLock<Logs> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = Logs::default();
-        let layer = tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .without_time()
-            .with_target(false)
-            .with_writer(logs.clone())
-            .map_event_format(|format| {
-                correlate::tracing::CorrelatedFormat::text(format).with_slot(&app::USER_ID)
-            });
-        tracing_subscriber::registry()
-            .with(layer.with_filter(app::log_filter()))
-            .try_init()
-            .expect("no other global subscriber in this test binary");
+        logs.install();
         logs
     })
-}
-
-/// The value of the line's leading `correlation_id` field: bare up to the
-/// next space, or a quoted string with `\"` and `\\` escapes.
-fn logged_id(line: &str) -> Option<String> {
-    let rest = line.strip_prefix("correlation_id=")?;
-    let Some(quoted) = rest.strip_prefix('"') else {
-        return rest.split(' ').next().map(str::to_owned);
-    };
-    let mut value = String::new();
-    let mut chars = quoted.chars();
-    loop {
-        match chars.next()? {
-            '"' => return Some(value),
-            '\\' => match chars.next()? {
-                'n' => value.push('\n'),
-                'r' => value.push('\r'),
-                't' => value.push('\t'),
-                '0' => value.push('\0'),
-                escaped => value.push(escaped),
-            },
-            c => value.push(c),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

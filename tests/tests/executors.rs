@@ -79,14 +79,12 @@ fn works_under_a_local_pool_with_interleaved_tasks() {
     assert_eq!(*leaks.borrow(), 0);
 }
 
-#[test]
-fn works_under_a_tokio_current_thread_runtime() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+/// Spawns `count` correlated requests on `runtime` and checks that each saw
+/// only its own ID.
+fn each_request_sees_its_own_id(runtime: tokio::runtime::Runtime, count: usize, polls: usize) {
     let results = runtime.block_on(async {
-        let tasks: Vec<_> = (0..8)
-            .map(|n| tokio::spawn(request(3).correlated(id(&format!("current-{n}")))))
+        let tasks: Vec<_> = (0..count)
+            .map(|n| tokio::spawn(request(polls).correlated(id(&format!("req-{n}")))))
             .collect();
         let mut results = Vec::new();
         for task in tasks {
@@ -94,9 +92,18 @@ fn works_under_a_tokio_current_thread_runtime() {
         }
         results
     });
+    assert_eq!(results.len(), count);
     for (n, seen) in results.iter().enumerate() {
-        assert!(all_own(seen, &format!("current-{n}")), "{seen:?}");
+        assert!(all_own(seen, &format!("req-{n}")), "{seen:?}");
     }
+}
+
+#[test]
+fn works_under_a_tokio_current_thread_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    each_request_sees_its_own_id(runtime, 8, 3);
 }
 
 #[test]
@@ -105,19 +112,7 @@ fn works_under_a_tokio_multi_thread_runtime() {
         .worker_threads(2)
         .build()
         .unwrap();
-    let results = runtime.block_on(async {
-        let tasks: Vec<_> = (0..64)
-            .map(|n| tokio::spawn(request(8).correlated(id(&format!("multi-{n}")))))
-            .collect();
-        let mut results = Vec::new();
-        for task in tasks {
-            results.push(task.await.unwrap());
-        }
-        results
-    });
-    for (n, seen) in results.iter().enumerate() {
-        assert!(all_own(seen, &format!("multi-{n}")), "{seen:?}");
-    }
+    each_request_sees_its_own_id(runtime, 64, 8);
 }
 
 #[test]

@@ -1,0 +1,131 @@
+//! The example service's log, captured in memory: what the demo prints and
+//! what the end-to-end tests (tests/tests/e2e_http.rs) check. Each of them
+//! uses part of it.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
+
+use super::app;
+
+/// The service's log lines, kept in memory.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// The whole log as written, bytes included that are not UTF-8.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.bytes())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines whose `correlation_id` field is `id`.
+    pub fn carrying(&self, id: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|line| logged_id(line).as_deref() == Some(id))
+            .collect()
+    }
+
+    /// The lines of the `/hello?n={n}` request (the handler logs `n={n}`).
+    pub fn of_request(&self, n: u32) -> Vec<String> {
+        let tag = format!("n={n}");
+        self.lines()
+            .into_iter()
+            .filter(|line| line.split(' ').any(|token| token == tag))
+            .collect()
+    }
+
+    /// Waits (bounded) for a line that carries `id` and contains `text`.
+    pub async fn wait_for(&self, id: &str, text: &str) -> Option<String> {
+        for _ in 0..1_000 {
+            let found = self
+                .carrying(id)
+                .into_iter()
+                .find(|line| line.contains(text));
+            if found.is_some() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+impl Logs {
+    /// Installs the process's global subscriber, configured as the example
+    /// service logs (its filter, its user slot), writing into this capture.
+    ///
+    /// # Panics
+    ///
+    /// If the process already has a global subscriber.
+    pub fn install(&self) {
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .with_writer(self.clone())
+            .map_event_format(|format| {
+                correlate::tracing::CorrelatedFormat::text(format).with_slot(&app::USER_ID)
+            });
+        tracing_subscriber::registry()
+            .with(layer.with_filter(app::log_filter()))
+            .init();
+    }
+}
+
+/// The value of the line's leading `correlation_id` field: bare up to the
+/// next space, or a quoted string with `\"` and `\\` escapes.
+pub fn logged_id(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("correlation_id=")?;
+    let Some(quoted) = rest.strip_prefix('"') else {
+        return rest.split(' ').next().map(str::to_owned);
+    };
+    let mut value = String::new();
+    let mut chars = quoted.chars();
+    loop {
+        match chars.next()? {
+            '"' => return Some(value),
+            '\\' => match chars.next()? {
+                'n' => value.push('\n'),
+                'r' => value.push('\r'),
+                't' => value.push('\t'),
+                '0' => value.push('\0'),
+                escaped => value.push(escaped),
+            },
+            c => value.push(c),
+        }
+    }
+}
