@@ -389,6 +389,23 @@ impl Context {
         self
     }
 
+    /// The same context with `slot` unset.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// correlate::slot! { static TENANT: u32; }
+    ///
+    /// let ctx = correlate::Context::new().with_value(&TENANT, 3).without(&TENANT);
+    /// assert_eq!(ctx.get(&TENANT), None);
+    /// ```
+    pub fn without<T: 'static>(mut self, slot: &'static Slot<T>) -> Self {
+        let key = slot.key();
+        let emptied = self.values.load(key).emptied();
+        drop(self.values.replace(key, emptied));
+        self
+    }
+
     /// Runs `f` in a copy of this context on the current thread, then
     /// restores what was current before, also if `f` panics.
     ///

@@ -621,6 +621,14 @@ fn the_trace_id_slot_is_only_set_for_the_request() {
     assert_eq!(seen.unwrap().trace_id, None);
 }
 
+#[test]
+fn a_request_without_a_traceparent_does_not_inherit_the_callers_trace_id() {
+    let layer = tracing_context(&["127.0.0.1"]);
+    let caller = crate::Context::new().with_value(&TRACE_ID, "caller-trace".to_owned());
+    let (_, seen) = caller.run(|| send(&layer, request(None, Some("127.0.0.1"))));
+    assert_eq!(seen.unwrap().trace_id, None);
+}
+
 #[cfg(feature = "tracing")]
 mod logging {
     use std::fmt::Write as _;
