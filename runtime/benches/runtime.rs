@@ -6,7 +6,8 @@
 //! ```
 //!
 //! - `read`: `current()` and `with_current` in a context, at a thread root
-//!   under a `scope()` guard, and outside any context, against
+//!   under a `scope()` guard, and outside any context (before and after a
+//!   root `scope()`), against
 //!   `tokio::task_local!`'s `try_with` and `with`; cloning an ID.
 //! - `id`: `CorrelationId::generate()` against `uuid::Uuid::now_v7()` plus
 //!   formatting; parsing.
@@ -24,6 +25,10 @@ fn reads(c: &mut Criterion) {
     let id = CorrelationId::generate();
     let context = Context::new().with_correlation_id(id.clone());
     let mut group = c.benchmark_group("read");
+    // First, while this thread's root frame has never been set.
+    group.bench_function("correlate_current_outside_context", |b| {
+        b.iter(correlate::current)
+    });
     // The closures touch the reference (`black_box`) and nothing else, so
     // each row is the cost of getting at the ID.
     context.run(|| {
@@ -41,7 +46,8 @@ fn reads(c: &mut Criterion) {
             b.iter(correlate::current)
         });
     }
-    group.bench_function("correlate_current_outside_context", |b| {
+    // The root frame now keeps the (empty) log of the guard's set.
+    group.bench_function("correlate_current_outside_context_after_scope", |b| {
         b.iter(correlate::current)
     });
     TASK_ID.sync_scope(id.clone(), || {

@@ -55,6 +55,11 @@ impl CorrelationId {
     /// Generates a new UUIDv7 (RFC 9562): time-ordered, canonical lowercase
     /// hyphenated, unique across threads and calls.
     ///
+    /// IDs sort by the millisecond they were made in (as the system clock
+    /// tells it); within one millisecond their order is random. The 74 random
+    /// bits come from a ChaCha12 generator of the calling thread, seeded from
+    /// the OS, so no call waits for a system call or for another thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -63,7 +68,10 @@ impl CorrelationId {
     /// assert_eq!(uuid.get_version_num(), 7);
     /// ```
     pub fn generate() -> Self {
-        Self::from(uuid::Uuid::now_v7())
+        Self::from(uuid::Uuid::from_u128(generate::v7(
+            generate::unix_millis(),
+            generate::random_bits(),
+        )))
     }
 
     /// Accepts any value that passes the floor (1 to 128 bytes of visible
@@ -193,6 +201,95 @@ impl CorrelationId {
         } else {
             Self(Repr::Shared(Arc::from(value)))
         }
+    }
+}
+
+/// UUIDv7 generation: a 48-bit Unix-millisecond timestamp and 74 bits from a
+/// ChaCha12 CSPRNG owned by the calling thread.
+///
+/// `uuid::Uuid::now_v7()` asks the OS for random bytes on every call (a
+/// system call) and serialises callers through a shared counter; a thread's
+/// own generator needs neither. Uniqueness comes from the randomness: each
+/// thread's generator is seeded independently from the OS, and two IDs of the
+/// same millisecond collide with probability 2^-74. Order is by millisecond,
+/// as the system clock gives it; IDs of one millisecond are in random order.
+mod generate {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use chacha20::ChaCha12Rng;
+    use chacha20::rand_core::{Rng, SeedableRng};
+
+    /// IDs a thread's generator makes before it takes a new key from the OS:
+    /// a generator state read out of memory gives away at most the IDs made
+    /// with its key.
+    const RESEED_AFTER: u32 = 1 << 16;
+
+    struct ThreadGenerator {
+        rng: ChaCha12Rng,
+        left: u32,
+    }
+
+    thread_local! {
+        static GENERATOR: RefCell<Option<ThreadGenerator>> = const { RefCell::new(None) };
+    }
+
+    /// Milliseconds since the Unix epoch, as the low 48 bits of the result.
+    pub(super) fn unix_millis() -> u64 {
+        // A clock before 1970 is a broken clock: time 0 keeps the ID valid.
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis());
+        // Truncation to 48 bits is the layout (it wraps in the year 10889).
+        (millis as u64) & 0xFFFF_FFFF_FFFF
+    }
+
+    /// Random bits 0..96 (the rest zero) from this thread's generator;
+    /// 128 straight from the OS while the thread's storage is being torn down.
+    pub(super) fn random_bits() -> u128 {
+        GENERATOR
+            .try_with(|cell| {
+                let mut generator = cell.try_borrow_mut().ok()?;
+                let generator = match &mut *generator {
+                    Some(generator) if generator.left > 0 => generator,
+                    slot => slot.insert(ThreadGenerator {
+                        rng: ChaCha12Rng::from_seed(from_os()),
+                        left: RESEED_AFTER,
+                    }),
+                };
+                generator.left -= 1;
+                // 96 bits: the 74 that `v7` keeps lie in both halves.
+                let high = generator.rng.next_u32();
+                let low = generator.rng.next_u64();
+                Some(u128::from(high) << 64 | u128::from(low))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| u128::from_ne_bytes(from_os()))
+    }
+
+    /// `N` bytes from the OS: a generator's seed, or the random bits of an
+    /// ID made during thread teardown.
+    fn from_os<const N: usize>() -> [u8; N] {
+        let mut bytes = [0; N];
+        if let Err(error) = getrandom::fill(&mut bytes) {
+            // As `uuid::Uuid::now_v7()` does: an ID must never be guessable
+            // because the OS had no randomness to give.
+            panic!("correlate: the OS random number generator failed: {error}");
+        }
+        bytes
+    }
+
+    /// RFC 9562 section 5.7: `unix_ts_ms` (48 bits), `ver` = 7 (4 bits),
+    /// `rand_a` (12 bits), `var` = 0b10 (2 bits), `rand_b` (62 bits).
+    pub(super) fn v7(millis: u64, random: u128) -> u128 {
+        const RAND_A: u128 = 0xFFF << 64;
+        const RAND_B: u128 = (1 << 62) - 1;
+        (u128::from(millis & 0xFFFF_FFFF_FFFF) << 80)
+            | (0x7 << 76)
+            | (random & RAND_A)
+            | (0b10 << 62)
+            | (random & RAND_B)
     }
 }
 
@@ -557,5 +654,95 @@ mod tests {
         let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
         assert_eq!(uuid.get_version_num(), 7);
         assert_eq!(id.as_str(), uuid.hyphenated().to_string());
+    }
+
+    #[test]
+    fn v7_layout_is_rfc_9562() {
+        // unix_ts_ms in bits 127..80, then version 7, rand_a (12 bits),
+        // variant 0b10, rand_b (62 bits).
+        assert_eq!(
+            generate::v7(0x0123_4567_89ab, 0),
+            0x0123_4567_89ab_7000_8000_0000_0000_0000
+        );
+        assert_eq!(
+            generate::v7(0x0123_4567_89ab, u128::MAX),
+            0x0123_4567_89ab_7fff_bfff_ffff_ffff_ffff
+        );
+        // Only the low 48 bits of the clock are used.
+        assert_eq!(generate::v7(u64::MAX, 0) >> 80, 0xFFFF_FFFF_FFFF);
+        assert_eq!(
+            generate::v7(u64::MAX, 0) & ((1 << 80) - 1),
+            0x7000_8000_0000_0000_0000
+        );
+        // Exactly 74 bits come from the random input.
+        assert_eq!(
+            (generate::v7(0, u128::MAX) ^ generate::v7(0, 0)).count_ones(),
+            74
+        );
+        let uuid = uuid::Uuid::from_u128(generate::v7(1, u128::MAX));
+        assert_eq!(uuid.get_version(), Some(uuid::Version::SortRand));
+        assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+    }
+
+    #[test]
+    fn generated_ids_carry_the_clock_and_every_random_bit_varies() {
+        const RANDOM_BITS: u128 = 0xfff << 64 | ((1 << 62) - 1);
+        let before = generate::unix_millis();
+        let ids: Vec<u128> = (0..512)
+            .map(|_| {
+                uuid::Uuid::parse_str(CorrelationId::generate().as_str())
+                    .unwrap()
+                    .as_u128()
+            })
+            .collect();
+        let after = generate::unix_millis();
+        let (mut ones, mut zeros) = (0u128, 0u128);
+        for &id in &ids {
+            let uuid = uuid::Uuid::from_u128(id);
+            assert_eq!(uuid.get_version_num(), 7);
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+            let millis = (id >> 80) as u64;
+            assert!(
+                (before..=after).contains(&millis),
+                "{millis} not in {before}..={after}"
+            );
+            ones |= id & RANDOM_BITS;
+            zeros |= !id & RANDOM_BITS;
+        }
+        // A random bit stuck at 0 or 1 over 512 IDs: probability 2^-511 each.
+        assert_eq!(ones, RANDOM_BITS);
+        assert_eq!(zeros, RANDOM_BITS);
+    }
+
+    #[test]
+    fn generate_works_while_thread_storage_is_torn_down() {
+        use std::sync::mpsc;
+
+        struct GenerateOnDrop(Option<mpsc::Sender<CorrelationId>>);
+        impl Drop for GenerateOnDrop {
+            fn drop(&mut self) {
+                if let Some(sender) = self.0.take() {
+                    let _ = sender.send(CorrelationId::generate());
+                }
+            }
+        }
+        thread_local! {
+            static ON_EXIT: std::cell::RefCell<GenerateOnDrop> =
+                const { std::cell::RefCell::new(GenerateOnDrop(None)) };
+        }
+        let (sender, receiver) = mpsc::channel();
+        let first = std::thread::spawn(move || {
+            // Registered before the generator's storage, so destroyed after
+            // it (destructors run in reverse): the drop takes the OS path.
+            ON_EXIT.with(|cell| cell.borrow_mut().0 = Some(sender));
+            CorrelationId::generate()
+        })
+        .join()
+        .unwrap();
+        let at_exit = receiver.recv().unwrap();
+        assert_ne!(first, at_exit);
+        let uuid = uuid::Uuid::parse_str(at_exit.as_str()).unwrap();
+        assert_eq!(uuid.get_version_num(), 7);
+        assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
     }
 }

@@ -1,0 +1,132 @@
+//! Group 5 of docs/performance.md: an in-process tower stack around a trivial
+//! service, bare, behind correlate's `CorrelationLayer`, and behind
+//! tower-http's `SetRequestId` + `PropagateRequestId` pair, in one run.
+//!
+//! ```sh
+//! cargo bench -p correlate --all-features --bench http
+//! ```
+//!
+//! Each iteration builds a request, calls the stack (`poll_ready` + `call`),
+//! polls the response future to completion and drops the response. Every
+//! stack gets the same request: header `x-request-id` (both layers are
+//! configured to use it) and the loopback peer address in its extensions, so
+//! only the layers differ.
+//!
+//! - `http_new_id`: no incoming ID; each layer makes one (correlate: UUIDv7
+//!   from `CorrelationId::generate`; tower-http: `MakeRequestUuid`, a v4
+//!   `Uuid::new_v4()` formatted to a `String`; and tower-http with correlate's
+//!   generator, to separate the layer from the generator).
+//! - `http_incoming_id`: a trusted peer sends an ID; each layer keeps it,
+//!   passes it to the handler and echoes it.
+
+#[allow(dead_code)]
+mod support;
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::net::SocketAddr;
+
+use correlate::CorrelationId;
+use correlate::tower::CorrelationLayer;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderName, HeaderValue, Request, Response};
+use tower::{Service, ServiceBuilder, service_fn};
+use tower_http::request_id::{
+    MakeRequestId, MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+
+use support::drive;
+
+const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The trivial service: an empty `200`.
+async fn handler(request: Request<()>) -> Result<Response<()>, Infallible> {
+    black_box(&request);
+    Ok(Response::new(()))
+}
+
+fn request(incoming: Option<&HeaderValue>) -> Request<()> {
+    let mut request = Request::new(());
+    if let Some(value) = incoming {
+        request.headers_mut().insert(HEADER, value.clone());
+    }
+    request
+        .extensions_mut()
+        .insert(SocketAddr::from(([127, 0, 0, 1], 40_000)));
+    request
+}
+
+/// One request through `service`, as a server would: ready, call, poll.
+fn serve<S>(service: &mut S, request: Request<()>) -> Response<()>
+where
+    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+{
+    drive(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
+    drive(service.call(request)).unwrap()
+}
+
+/// tower-http's `MakeRequestId` with correlate's generator.
+#[derive(Clone, Copy)]
+struct MakeCorrelationId;
+
+impl MakeRequestId for MakeCorrelationId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        Some(RequestId::new(
+            HeaderValue::from(&CorrelationId::generate()),
+        ))
+    }
+}
+
+fn group(c: &mut Criterion, name: &str, incoming: Option<HeaderValue>) {
+    let incoming = incoming.as_ref();
+    let mut group = c.benchmark_group(name);
+
+    let mut bare = service_fn(handler);
+    group.bench_function("no_layer", |b| {
+        b.iter(|| serve(&mut bare, request(incoming)))
+    });
+
+    let mut correlated = ServiceBuilder::new()
+        .layer(
+            CorrelationLayer::builder()
+                .header(HEADER)
+                .trust("127.0.0.1")
+                .unwrap()
+                .build(),
+        )
+        .service_fn(handler);
+    group.bench_function("correlate_layer", |b| {
+        b.iter(|| serve(&mut correlated, request(incoming)))
+    });
+
+    let mut tower_http = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(HEADER, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(HEADER))
+        .service_fn(handler);
+    group.bench_function("tower_http_request_id", |b| {
+        b.iter(|| serve(&mut tower_http, request(incoming)))
+    });
+
+    if incoming.is_none() {
+        let mut tower_http_fast = ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(HEADER, MakeCorrelationId))
+            .layer(PropagateRequestIdLayer::new(HEADER))
+            .service_fn(handler);
+        group.bench_function("tower_http_request_id_correlate_generator", |b| {
+            b.iter(|| serve(&mut tower_http_fast, request(incoming)))
+        });
+    }
+    group.finish();
+}
+
+fn http_new_id(c: &mut Criterion) {
+    group(c, "http_new_id", None);
+}
+
+fn http_incoming_id(c: &mut Criterion) {
+    let id = CorrelationId::generate();
+    group(c, "http_incoming_id", Some(HeaderValue::from(&id)));
+}
+
+criterion_group!(benches, http_new_id, http_incoming_id);
+criterion_main!(benches);

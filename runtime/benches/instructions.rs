@@ -1,0 +1,226 @@
+//! Not a timing benchmark: runs one operation N times so that callgrind can
+//! count its instructions, which stay put on a noisy machine.
+//!
+//! ```sh
+//! CARGO_PROFILE_BENCH_DEBUG=true cargo bench -p correlate --all-features \
+//!     --bench instructions --no-run
+//! valgrind --tool=callgrind target/release/deps/instructions-<hash> OP N
+//! ```
+//!
+//! Instructions per operation: run with two values of N and divide the
+//! difference in total `Ir` by the difference in N (setup cancels out);
+//! `runtime/benches/instructions.sh` does this for every OP. Without an OP
+//! (as under `cargo bench`) it lists the operations and exits.
+
+#[allow(dead_code)]
+mod support;
+
+use std::hint::black_box;
+
+use correlate::{Context, CorrelationId};
+
+use support::*;
+
+type Op = fn(&Fixture);
+
+struct Fixture {
+    id: CorrelationId,
+    context: Context,
+    otel: opentelemetry::Context,
+    #[cfg(feature = "tower")]
+    http: http_stacks::Stacks,
+}
+
+#[cfg(feature = "tower")]
+const HTTP_OPS: &[(&str, Op)] = &[
+    ("http_incoming_no_layer", |f| f.http.serve(&f.http.bare)),
+    ("http_incoming_correlate", |f| {
+        f.http.serve(&f.http.correlate)
+    }),
+    ("http_incoming_tower_http", |f| {
+        f.http.serve(&f.http.tower_http)
+    }),
+];
+#[cfg(not(feature = "tower"))]
+const HTTP_OPS: &[(&str, Op)] = &[];
+
+const OPS: &[(&str, Op)] = &[
+    ("sync_unannotated", |_| {
+        black_box(sync_plain(black_box(7)));
+    }),
+    ("sync_correlated_id", |f| {
+        black_box(sync_correlated_id(f.id.clone(), black_box(7)));
+    }),
+    ("sync_correlated_inherit", |f| {
+        f.context.run(|| black_box(sync_correlated(black_box(7))));
+    }),
+    ("sync_context_run", |f| {
+        black_box(f.context.run(|| sync_plain(black_box(7))));
+    }),
+    ("sync_scope_guard", |f| {
+        black_box(sync_scope_guard(f.id.clone(), black_box(7)));
+    }),
+    ("sync_task_local", |f| {
+        black_box(sync_task_local(f.id.clone(), black_box(7)));
+    }),
+    ("sync_otel_attach", |f| {
+        black_box(sync_otel_attach(&f.otel, black_box(7)));
+    }),
+    ("async0_unannotated", |_| {
+        black_box(drive(async_plain(black_box(7), 0)));
+    }),
+    ("async10_unannotated", |_| {
+        black_box(drive(async_plain(black_box(7), 10)));
+    }),
+    ("async0_correlated_id", |f| {
+        black_box(drive(async_correlated_id(f.id.clone(), black_box(7), 0)));
+    }),
+    ("async10_correlated_id", |f| {
+        black_box(drive(async_correlated_id(f.id.clone(), black_box(7), 10)));
+    }),
+    ("async0_context_wrap", |f| {
+        black_box(drive(f.context.wrap(async_plain(black_box(7), 0))));
+    }),
+    ("async10_context_wrap", |f| {
+        black_box(drive(f.context.wrap(async_plain(black_box(7), 10))));
+    }),
+    ("async0_task_local", |f| {
+        black_box(drive(
+            TASK_ID.scope(f.id.clone(), async_plain(black_box(7), 0)),
+        ));
+    }),
+    ("async10_task_local", |f| {
+        black_box(drive(
+            TASK_ID.scope(f.id.clone(), async_plain(black_box(7), 10)),
+        ));
+    }),
+    ("read_current_in_context", |f| {
+        f.context.run(|| {
+            for _ in 0..10 {
+                black_box(correlate::current());
+            }
+        });
+    }),
+    ("read_with_current_in_context", |f| {
+        f.context.run(|| {
+            for _ in 0..10 {
+                correlate::with_current(|id| black_box(id).is_some());
+            }
+        });
+    }),
+    ("read_task_local_try_with", |f| {
+        TASK_ID.sync_scope(f.id.clone(), || {
+            for _ in 0..10 {
+                black_box(TASK_ID.try_with(|id| black_box(Some(id)).is_some()).ok());
+            }
+        });
+    }),
+    ("clone_id", |f| {
+        black_box(black_box(&f.id).clone());
+    }),
+    ("generate", |_| {
+        black_box(CorrelationId::generate());
+    }),
+    ("uuid_now_v7_encode", |_| {
+        let mut buffer = [0; uuid::fmt::Hyphenated::LENGTH];
+        uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
+        black_box(buffer);
+    }),
+];
+
+/// The stacks of `http.rs`'s `http_incoming_id` group, boxed so that one
+/// fixture holds them all (each pays the same box and dynamic call).
+#[cfg(feature = "tower")]
+mod http_stacks {
+    use std::cell::RefCell;
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+
+    use correlate::CorrelationId;
+    use correlate::tower::CorrelationLayer;
+    use http::{HeaderName, HeaderValue, Request, Response};
+    use tower::util::BoxService;
+    use tower::{Service, ServiceBuilder, service_fn};
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+    use super::support::drive;
+
+    const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+    type Stack = RefCell<BoxService<Request<()>, Response<()>, Infallible>>;
+
+    pub struct Stacks {
+        incoming: HeaderValue,
+        pub bare: Stack,
+        pub correlate: Stack,
+        pub tower_http: Stack,
+    }
+
+    async fn handler(request: Request<()>) -> Result<Response<()>, Infallible> {
+        std::hint::black_box(&request);
+        Ok(Response::new(()))
+    }
+
+    impl Stacks {
+        pub fn new() -> Self {
+            let correlate = ServiceBuilder::new()
+                .layer(
+                    CorrelationLayer::builder()
+                        .header(HEADER)
+                        .trust("127.0.0.1")
+                        .unwrap()
+                        .build(),
+                )
+                .service_fn(handler);
+            let tower_http = ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(HEADER, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(HEADER))
+                .service_fn(handler);
+            Self {
+                incoming: HeaderValue::from(&CorrelationId::generate()),
+                bare: RefCell::new(BoxService::new(service_fn(handler))),
+                correlate: RefCell::new(BoxService::new(correlate)),
+                tower_http: RefCell::new(BoxService::new(tower_http)),
+            }
+        }
+
+        /// One request with an incoming ID from a trusted peer.
+        pub fn serve(&self, stack: &Stack) {
+            let mut request = Request::new(());
+            request.headers_mut().insert(HEADER, self.incoming.clone());
+            request
+                .extensions_mut()
+                .insert(SocketAddr::from(([127, 0, 0, 1], 40_000)));
+            let mut service = stack.borrow_mut();
+            drive(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
+            std::hint::black_box(drive(service.call(request)).unwrap());
+        }
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let op = args.next().unwrap_or_default();
+    let all = || OPS.iter().chain(HTTP_OPS);
+    let Some(&(_, run)) = all().find(|(name, _)| *name == op) else {
+        // `cargo bench` passes `--bench`: nothing to measure here.
+        let names: Vec<_> = all().map(|(name, _)| *name).collect();
+        println!("instructions: OP N, with OP one of {}", names.join(" "));
+        return;
+    };
+    let n: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let id = CorrelationId::generate();
+    let fixture = Fixture {
+        context: Context::new().with_correlation_id(id.clone()),
+        otel: otel_context(&id),
+        #[cfg(feature = "tower")]
+        http: http_stacks::Stacks::new(),
+        id,
+    };
+    // One untimed call: first use of each thread-local (lazy destructor
+    // registration, RNG seeding) belongs to setup, not to the operation.
+    run(&fixture);
+    for _ in 0..n {
+        run(&fixture);
+    }
+}

@@ -1,0 +1,157 @@
+//! The handlers and helpers shared by the benchmarks (`handlers.rs`) and the
+//! instruction counts (`instructions.rs`): one body, wrapped each peer's way.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use correlate::{CorrelationId, correlated};
+
+tokio::task_local! {
+    pub static TASK_ID: CorrelationId;
+}
+
+/// The handler's own work: a few instructions the optimiser cannot remove.
+#[inline(never)]
+pub fn work(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+/// Returns `Pending` once, then `Ready`: one `.await` point that yields.
+/// It does not wake the task; `drive` polls again at once, so each `.await`
+/// costs one trip through the wrapper under test and no executor.
+pub struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            Poll::Pending
+        }
+    }
+}
+
+pub fn yield_now() -> YieldOnce {
+    YieldOnce(false)
+}
+
+/// Polls `future` to completion on this thread with a no-op waker.
+pub fn drive<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+// ---- Synchronous handlers -------------------------------------------------
+
+#[inline(never)]
+pub fn sync_plain(x: u64) -> u64 {
+    work(x)
+}
+
+/// Inherits the caller's ID (a nested handler inside a request).
+#[correlated]
+#[inline(never)]
+pub fn sync_correlated(x: u64) -> u64 {
+    work(x)
+}
+
+/// Takes the ID it is given, like `task_local`'s `sync_scope(id, ..)`.
+#[correlated(id = id)]
+#[inline(never)]
+pub fn sync_correlated_id(id: CorrelationId, x: u64) -> u64 {
+    work(x)
+}
+
+/// Enters the ID it is given by hand, with a `scope()` guard.
+#[inline(never)]
+pub fn sync_scope_guard(id: CorrelationId, x: u64) -> u64 {
+    let _guard = correlate::scope(id);
+    work(x)
+}
+
+#[inline(never)]
+pub fn sync_task_local(id: CorrelationId, x: u64) -> u64 {
+    TASK_ID.sync_scope(id, || work(x))
+}
+
+// Two callsites, so that each is registered with the subscriber it is
+// measured with (see handlers.rs).
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+pub fn sync_instrumented_no_subscriber(x: u64) -> u64 {
+    work(x)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+pub fn sync_instrumented_registry(x: u64) -> u64 {
+    work(x)
+}
+
+#[inline(never)]
+pub fn sync_otel_attach(cx: &opentelemetry::Context, x: u64) -> u64 {
+    let _guard = cx.clone().attach();
+    work(x)
+}
+
+// ---- Asynchronous handlers: `polls` yielding `.await`s, then the work ------
+
+pub async fn async_plain(x: u64, polls: u32) -> u64 {
+    for _ in 0..polls {
+        yield_now().await;
+    }
+    work(x)
+}
+
+#[correlated]
+pub async fn async_correlated(x: u64, polls: u32) -> u64 {
+    for _ in 0..polls {
+        yield_now().await;
+    }
+    work(x)
+}
+
+#[correlated(id = id)]
+pub async fn async_correlated_id(id: CorrelationId, x: u64, polls: u32) -> u64 {
+    for _ in 0..polls {
+        yield_now().await;
+    }
+    work(x)
+}
+
+/// `#[instrument]`ed async handlers, one callsite each: per subscriber and
+/// per group (see handlers.rs).
+macro_rules! instrumented_async {
+    ($($name:ident),*) => {$(
+        #[tracing::instrument(skip_all)]
+        pub async fn $name(x: u64, polls: u32) -> u64 {
+            for _ in 0..polls {
+                yield_now().await;
+            }
+            work(x)
+        }
+    )*};
+}
+
+instrumented_async!(
+    async_instrumented_no_subscriber_0,
+    async_instrumented_registry_0,
+    async_instrumented_no_subscriber_10,
+    async_instrumented_registry_10
+);
+
+/// An OpenTelemetry context holding the ID, as a propagator would build it.
+pub fn otel_context(id: &CorrelationId) -> opentelemetry::Context {
+    opentelemetry::Context::new().with_value(OtelId(id.clone()))
+}
+
+pub struct OtelId(pub CorrelationId);
