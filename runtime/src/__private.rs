@@ -26,7 +26,7 @@ pub fn inherit() -> Context {
 
 /// `#[correlated(fresh)]`: the caller's context with a new ID.
 pub fn fresh() -> Context {
-    Context::current().with_generated_id()
+    Context::current_with_correlation_id(CorrelationId::generate())
 }
 
 /// `#[correlated(id = EXPR)]`: the caller's context with `id`, or a new ID
@@ -35,7 +35,7 @@ pub fn explicit(id: impl IntoCorrelationId) -> Context {
     let id = id
         .into_correlation_id()
         .unwrap_or_else(CorrelationId::generate);
-    Context::current().with_correlation_id(id)
+    Context::current_with_correlation_id(id)
 }
 
 /// `#[correlated(SLOT = EXPR)]`: binds one slot for the body.

@@ -66,6 +66,10 @@ impl Values {
     }
 
     fn replace_user(&mut self, key: SlotKey, value: Option<Erased>) -> Option<Erased> {
+        if value.is_none() && self.user_value(key).is_none() {
+            // Nothing to remove: no map to create or copy.
+            return None;
+        }
         let user = Arc::make_mut(self.user.get_or_insert_with(Default::default));
         let found = user.binary_search_by_key(&key, |(k, _)| *k);
         let old = match (found, value) {
@@ -123,6 +127,12 @@ impl Frame {
         }
     }
 
+    /// A thread root with sets still recorded: only there may a value be
+    /// hidden from the running code. Every other frame takes the fast path.
+    fn is_root_with_sets(&self) -> bool {
+        self.is_thread_root && self.log.as_ref().is_some_and(|log| log.has_entries())
+    }
+
     /// Whether the running code may see this frame's value for `key`.
     ///
     /// Always true except at a thread root, where a value set by one tokio
@@ -135,7 +145,7 @@ impl Frame {
     }
 
     fn visible_load(&mut self, key: SlotKey) -> Stored {
-        if self.shows(key) {
+        if !self.is_root_with_sets() || self.shows(key) {
             self.values.load(key)
         } else {
             self.values.load(key).emptied()
@@ -144,7 +154,7 @@ impl Frame {
 
     fn visible_values(&mut self) -> Values {
         let mut values = self.values.clone();
-        if self.is_thread_root && self.log.is_some() {
+        if self.is_root_with_sets() {
             let keys: Vec<SlotKey> = values.keys().collect();
             for key in keys {
                 if !self.shows(key) {
@@ -213,7 +223,7 @@ pub(crate) fn load(key: SlotKey) -> Option<Stored> {
 /// ```
 pub fn current() -> Option<CorrelationId> {
     with_frame(|frame| {
-        if frame.is_thread_root && frame.log.is_some() {
+        if frame.is_root_with_sets() {
             return frame.visible_load(SlotKey::CORRELATION_ID).into_id();
         }
         frame.values.correlation_id.clone()
@@ -301,6 +311,27 @@ impl Context {
     pub fn current() -> Self {
         let values = with_frame(Frame::visible_values).unwrap_or_default();
         Self { values }
+    }
+
+    /// A snapshot of the current context with `id` as its correlation ID:
+    /// the same as `Context::current().with_correlation_id(id)`, without
+    /// copying the ID that `id` replaces.
+    pub(crate) fn current_with_correlation_id(id: CorrelationId) -> Self {
+        let values = with_frame(|frame| {
+            if frame.is_root_with_sets() {
+                let mut values = frame.visible_values();
+                values.correlation_id = None;
+                values
+            } else {
+                Values {
+                    correlation_id: None,
+                    user: frame.values.user.clone(),
+                }
+            }
+        })
+        .unwrap_or_default();
+        // Set outside the cell: dropping a replaced ID is not done under it.
+        Self { values }.with_correlation_id(id)
     }
 
     /// The context's correlation ID.

@@ -151,7 +151,7 @@ pub trait FutureExt: Future + Sized {
     /// assert_eq!(seen.unwrap(), "job-1");
     /// ```
     fn correlated(self, id: CorrelationId) -> Correlated<Self> {
-        Context::current().with_correlation_id(id).wrap(self)
+        Context::current_with_correlation_id(id).wrap(self)
     }
 
     /// Runs the future in a snapshot of the context current now, at
@@ -208,7 +208,7 @@ pub trait StreamExt: Stream + Sized {
     /// assert_eq!(first.unwrap(), "rpc-1");
     /// ```
     fn correlated(self, id: CorrelationId) -> Correlated<Self> {
-        Context::current().with_correlation_id(id).wrap(self)
+        Context::current_with_correlation_id(id).wrap(self)
     }
 
     /// Runs every poll of the stream in a snapshot of the current context.

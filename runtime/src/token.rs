@@ -58,6 +58,11 @@ impl SetLog {
         }
     }
 
+    /// Whether any set of this frame is still recorded.
+    pub(crate) fn has_entries(&self) -> bool {
+        !self.entries.is_empty()
+    }
+
     fn newest(&mut self, key: SlotKey) -> Option<&mut Entry> {
         self.entries.iter_mut().rev().find(|entry| entry.key == key)
     }

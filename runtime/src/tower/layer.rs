@@ -306,9 +306,7 @@ where
         // The trace-context bridge records the `traceparent` beside the ID;
         // the header itself stays as it came. Without one, the request does
         // not inherit a trace-id from whatever context called the service.
-        let mut context = Context::current()
-            .with_correlation_id(id)
-            .without(&TRACE_ID);
+        let mut context = Context::current_with_correlation_id(id).without(&TRACE_ID);
         if let Some(parent) = trace_parent {
             context = context.with_value(&TRACE_ID, parent.trace_id().to_owned());
             request.extensions_mut().insert(parent);
