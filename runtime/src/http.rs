@@ -229,8 +229,13 @@ where
 pub(crate) enum Incoming<'a> {
     /// None of the headers is present.
     Absent,
-    /// The first header present holds a valid ID.
-    Valid { id: CorrelationId },
+    /// The first header present holds a valid ID; `value` is that header,
+    /// so a layer can echo it without formatting the ID again.
+    Valid {
+        id: CorrelationId,
+        #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+        value: HeaderValue,
+    },
     /// The first header present is invalid, for this reason.
     Invalid {
         #[cfg_attr(not(feature = "tower"), allow(dead_code))]
@@ -257,7 +262,10 @@ where
             return Incoming::Invalid { reason, header };
         }
         return match parse_value(value, parse) {
-            Ok(id) => Incoming::Valid { id },
+            Ok(id) => Incoming::Valid {
+                id,
+                value: value.clone(),
+            },
             Err(reason) => Incoming::Invalid { reason, header },
         };
     }

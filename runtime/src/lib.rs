@@ -72,12 +72,16 @@ mod token;
 #[doc(hidden)]
 pub mod __private;
 
-/// Unit tests that install a scoped `tracing` subscriber hold this lock:
-/// tracing recomputes its global level and interest caches whenever a
-/// dispatcher is created or dropped, and concurrent tests racing on that can
-/// lose each other's events.
-#[cfg(all(test, feature = "tracing"))]
-pub(crate) static TRACING_TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Unit tests that emit `tracing` events or install a scoped subscriber run
+/// one at a time: tracing caches each callsite's interest when the callsite
+/// is first hit and rebuilds the cache when a dispatcher comes or goes, and a
+/// test racing another on either can lose the events it checks.
+#[cfg(test)]
+pub(crate) fn tracing_test_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub mod carrier;
 #[cfg(feature = "http")]
 pub mod http;

@@ -674,11 +674,9 @@ mod tests {
         }
     }
 
-    /// See `crate::TRACING_TEST_LOCK`.
+    /// See `crate::tracing_test_lock`.
     fn serial() -> std::sync::MutexGuard<'static, ()> {
-        crate::TRACING_TEST_LOCK
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::tracing_test_lock()
     }
 
     fn id(value: &str) -> CorrelationId {

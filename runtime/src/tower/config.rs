@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ::http::{HeaderName, Request};
+use ::http::{HeaderName, HeaderValue, Request};
 
 use super::layer::CorrelationLayer;
 use super::peer::{ExtensionPeer, PeerAddr};
@@ -82,8 +82,9 @@ impl Default for Config {
 
 /// Which ID a request runs with.
 pub(crate) enum Decision {
-    /// The peer is trusted and its header valid.
-    Accepted(CorrelationId),
+    /// The peer is trusted and its header valid; the header's value, to
+    /// echo without formatting the ID again when it was kept verbatim.
+    Accepted(CorrelationId, HeaderValue),
     /// The peer is trusted, its correlation header absent or invalid, and
     /// its `traceparent` valid: the trace-id.
     Traced(CorrelationId),
@@ -96,7 +97,7 @@ pub(crate) enum Decision {
 impl Decision {
     fn id(&self) -> &CorrelationId {
         match self {
-            Decision::Accepted(id)
+            Decision::Accepted(id, _)
             | Decision::Traced(id)
             | Decision::Generated(id)
             | Decision::Rejected(id) => id,
@@ -177,7 +178,7 @@ impl Config {
             Incoming::Absent
         };
         let decision = match incoming {
-            Incoming::Valid { id, .. } => Decision::Accepted(id),
+            Incoming::Valid { id, value } => Decision::Accepted(id, value),
             Incoming::Absent => self.fall_back(valid_trace.as_ref()),
             Incoming::Invalid { reason, header } => {
                 // `Reject` is about the correlation header: a valid
@@ -190,7 +191,7 @@ impl Config {
                 let outcome = match &decision {
                     Decision::Rejected(_) => "answering 400 Bad Request",
                     Decision::Traced(_) => "using the traceparent's trace-id",
-                    Decision::Accepted(_) | Decision::Generated(_) => "using a new id",
+                    Decision::Accepted(..) | Decision::Generated(_) => "using a new id",
                 };
                 report::rejected(decision.id(), header, &reason, outcome);
                 decision

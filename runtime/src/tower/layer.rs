@@ -286,22 +286,28 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        let echo = |id: &crate::CorrelationId| {
-            config
-                .echo
-                .then(|| (config.primary_header().clone(), HeaderValue::from(id)))
+        // An accepted header kept verbatim is echoed as it came (a reference
+        // count, where formatting the ID would allocate and copy).
+        let echo = |id: &crate::CorrelationId, incoming: Option<HeaderValue>| {
+            config.echo.then(|| {
+                let value = incoming
+                    .filter(|value| value.as_bytes() == id.as_str().as_bytes())
+                    .unwrap_or_else(|| HeaderValue::from(id));
+                (config.primary_header().clone(), value)
+            })
         };
         let (decision, trace_parent) = config.decide(&request, &self.peer);
-        let id = match decision {
-            Decision::Accepted(id) | Decision::Traced(id) | Decision::Generated(id) => id,
+        let (id, incoming) = match decision {
+            Decision::Accepted(id, value) => (id, Some(value)),
+            Decision::Traced(id) | Decision::Generated(id) => (id, None),
             // The inner service is not called: a `400` answers for it.
-            Decision::Rejected(id) => return ResponseFuture::rejected(echo(&id)),
+            Decision::Rejected(id) => return ResponseFuture::rejected(echo(&id, None)),
         };
         if config.set_request_header {
             let name = config.primary_header().clone();
             request.headers_mut().insert(name, HeaderValue::from(&id));
         }
-        let echo = echo(&id);
+        let echo = echo(&id, incoming);
         request.extensions_mut().insert(id.clone());
         // The trace-context bridge records the `traceparent` beside the ID;
         // the header itself stays as it came. Without one, the request does

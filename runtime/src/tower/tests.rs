@@ -83,6 +83,7 @@ fn trusting(sources: &[&str]) -> CorrelationLayer {
 
 #[test]
 fn no_header_gets_a_generated_v7_that_the_handler_sees_and_the_response_echoes() {
+    let _serial = crate::tracing_test_lock();
     let (response, seen) = send(&CorrelationLayer::new(), request(None, None));
     let seen = seen.unwrap();
     let id = echoed(&response);
@@ -93,6 +94,7 @@ fn no_header_gets_a_generated_v7_that_the_handler_sees_and_the_response_echoes()
 
 #[test]
 fn by_default_no_one_is_trusted() {
+    let _serial = crate::tracing_test_lock();
     let (response, seen) = send(
         &CorrelationLayer::new(),
         request(Some(VALID.as_bytes()), Some("127.0.0.1")),
@@ -103,6 +105,7 @@ fn by_default_no_one_is_trusted() {
 
 #[test]
 fn trusted_peers_keep_their_valid_id() {
+    let _serial = crate::tracing_test_lock();
     let layer = trusting(&["192.0.2.7", "10.0.0.0/8", "2001:db8::/32"]);
     for peer in [
         "192.0.2.7",
@@ -118,6 +121,7 @@ fn trusted_peers_keep_their_valid_id() {
 
 #[test]
 fn untrusted_peers_get_a_new_id() {
+    let _serial = crate::tracing_test_lock();
     let layer = trusting(&["192.0.2.7", "10.0.0.0/8", "2001:db8::/32"]);
     for peer in ["192.0.2.8", "11.0.0.1", "2001:db9::1", "::ffff:11.0.0.1"] {
         let (response, _) = send(&layer, request(Some(VALID.as_bytes()), Some(peer)));
@@ -128,6 +132,7 @@ fn untrusted_peers_get_a_new_id() {
 
 #[test]
 fn an_unknown_peer_is_not_trusted_even_when_everyone_is() {
+    let _serial = crate::tracing_test_lock();
     let layer = trusting(&["0.0.0.0/0", "::/0"]);
     let (response, _) = send(&layer, request(Some(VALID.as_bytes()), None));
     assert_ne!(echoed(&response), VALID);
@@ -137,6 +142,7 @@ fn an_unknown_peer_is_not_trusted_even_when_everyone_is() {
 
 #[test]
 fn x_forwarded_for_is_never_trusted_implicitly() {
+    let _serial = crate::tracing_test_lock();
     let layer = trusting(&["10.0.0.0/8"]);
     let mut request = request(Some(VALID.as_bytes()), Some("203.0.113.1"));
     request
@@ -148,6 +154,7 @@ fn x_forwarded_for_is_never_trusted_implicitly() {
 
 #[test]
 fn a_custom_peer_extractor_decides_trust() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder()
         .trust("10.0.0.0/8")
         .unwrap()
@@ -173,6 +180,7 @@ fn a_custom_peer_extractor_decides_trust() {
 
 #[test]
 fn hostile_values_from_trusted_peers_are_replaced_and_never_echoed() {
+    let _serial = crate::tracing_test_lock();
     let layer = trusting(&["127.0.0.1"]);
     let long = vec![b'x'; 600];
     let hostile: [&[u8]; 6] = [
@@ -198,6 +206,7 @@ fn hostile_values_from_trusted_peers_are_replaced_and_never_echoed() {
 
 #[test]
 fn a_repeated_header_is_replaced() {
+    let _serial = crate::tracing_test_lock();
     let layer = trusting(&["127.0.0.1"]);
     let mut request = request(Some(VALID.as_bytes()), Some("127.0.0.1"));
     request
@@ -209,6 +218,7 @@ fn a_repeated_header_is_replaced() {
 
 #[test]
 fn the_validator_runs_after_the_floor_and_a_panic_means_invalid() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder()
         .trust("127.0.0.1")
         .unwrap()
@@ -228,6 +238,7 @@ fn the_validator_runs_after_the_floor_and_a_panic_means_invalid() {
 
 #[test]
 fn uuid_only_normalises_and_rejects_other_formats() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder()
         .trust("127.0.0.1")
         .unwrap()
@@ -246,6 +257,7 @@ fn uuid_only_normalises_and_rejects_other_formats() {
 
 #[test]
 fn a_custom_generator_makes_the_new_ids() {
+    let _serial = crate::tracing_test_lock();
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
     let layer = CorrelationLayer::builder()
@@ -262,6 +274,7 @@ fn a_custom_generator_makes_the_new_ids() {
 
 #[test]
 fn reject_answers_400_to_an_invalid_trusted_value_without_calling_the_handler() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder()
         .trust("127.0.0.1")
         .unwrap()
@@ -276,6 +289,7 @@ fn reject_answers_400_to_an_invalid_trusted_value_without_calling_the_handler() 
 
 #[test]
 fn reject_does_not_apply_to_untrusted_or_missing_values() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder()
         .trust("127.0.0.1")
         .unwrap()
@@ -293,6 +307,7 @@ fn reject_does_not_apply_to_untrusted_or_missing_values() {
 
 #[test]
 fn echo_overwrites_the_handlers_header_and_can_be_turned_off() {
+    let _serial = crate::tracing_test_lock();
     let inner = || {
         service_fn(|_: Request<()>| async {
             let mut response = Response::new(String::new());
@@ -321,6 +336,7 @@ fn echo_overwrites_the_handlers_header_and_can_be_turned_off() {
 
 #[test]
 fn set_request_header_writes_the_chosen_id_for_the_handler() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder().set_request_header(true).build();
     let (response, seen) = send(&layer, request(Some(b"bad value"), None));
     let seen = seen.unwrap();
@@ -332,6 +348,7 @@ fn set_request_header_writes_the_chosen_id_for_the_handler() {
 
 #[test]
 fn fallback_headers_are_read_in_priority_order_and_echoed_under_the_primary() {
+    let _serial = crate::tracing_test_lock();
     let x_request_id = HeaderName::from_static("x-request-id");
     let layer = CorrelationLayer::builder()
         .trust("127.0.0.1")
@@ -355,6 +372,7 @@ fn fallback_headers_are_read_in_priority_order_and_echoed_under_the_primary() {
 
 #[test]
 fn header_replaces_the_name_everywhere() {
+    let _serial = crate::tracing_test_lock();
     let x_request_id = HeaderName::from_static("x-request-id");
     let layer = CorrelationLayer::builder()
         .header(x_request_id.clone())
@@ -372,6 +390,7 @@ fn header_replaces_the_name_everywhere() {
 
 #[test]
 fn the_inner_call_itself_runs_in_the_requests_context() {
+    let _serial = crate::tracing_test_lock();
     // Routers and tracing layers do work in `call`, before any poll.
     let service = trusting(&["127.0.0.1"]).layer(service_fn(|_: Request<()>| {
         let in_call = crate::current();
@@ -387,6 +406,7 @@ fn the_inner_call_itself_runs_in_the_requests_context() {
 
 #[test]
 fn inner_errors_pass_through_unchanged() {
+    let _serial = crate::tracing_test_lock();
     #[derive(Debug, PartialEq)]
     struct Boom(u32);
     let service = CorrelationLayer::new().layer(service_fn(|_: Request<()>| async {
@@ -400,6 +420,7 @@ fn inner_errors_pass_through_unchanged() {
 
 #[test]
 fn debug_output_never_contains_request_values() {
+    let _serial = crate::tracing_test_lock();
     let layer = trusting(&["10.0.0.0/8"]);
     let rendered = format!("{layer:?}");
     assert!(rendered.contains("10.0.0.0/8"));
@@ -431,6 +452,7 @@ fn tracing_context(sources: &[&str]) -> CorrelationLayer {
 
 #[test]
 fn trace_context_uses_the_trace_id_when_no_correlation_header_is_sent() {
+    let _serial = crate::tracing_test_lock();
     let layer = tracing_context(&["127.0.0.1"]);
     let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
     let (response, seen) = send(&layer, request);
@@ -444,6 +466,7 @@ fn trace_context_uses_the_trace_id_when_no_correlation_header_is_sent() {
 
 #[test]
 fn trace_context_uses_the_trace_id_when_the_correlation_header_is_invalid() {
+    let _serial = crate::tracing_test_lock();
     let layer = tracing_context(&["127.0.0.1"]);
     let request = with_traceparent(
         request(Some(b"bad value"), Some("127.0.0.1")),
@@ -456,6 +479,7 @@ fn trace_context_uses_the_trace_id_when_the_correlation_header_is_invalid() {
 
 #[test]
 fn a_valid_correlation_header_wins_over_traceparent_and_both_are_recorded() {
+    let _serial = crate::tracing_test_lock();
     let layer = tracing_context(&["127.0.0.1"]);
     let request = with_traceparent(
         request(Some(VALID.as_bytes()), Some("127.0.0.1")),
@@ -474,6 +498,7 @@ fn a_valid_correlation_header_wins_over_traceparent_and_both_are_recorded() {
 
 #[test]
 fn an_untrusted_peers_traceparent_is_ignored_entirely() {
+    let _serial = crate::tracing_test_lock();
     let layer = tracing_context(&["127.0.0.1"]);
     for peer in [Some("192.0.2.1"), None] {
         let request = with_traceparent(request(None, peer), TRACEPARENT.as_bytes());
@@ -493,6 +518,7 @@ fn an_untrusted_peers_traceparent_is_ignored_entirely() {
 
 #[test]
 fn traceparent_is_ignored_when_the_bridge_is_off() {
+    let _serial = crate::tracing_test_lock();
     let layer = trusting(&["127.0.0.1"]);
     let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
     let (response, seen) = send(&layer, request);
@@ -504,6 +530,7 @@ fn traceparent_is_ignored_when_the_bridge_is_off() {
 
 #[test]
 fn an_invalid_or_repeated_traceparent_is_ignored() {
+    let _serial = crate::tracing_test_lock();
     let layer = tracing_context(&["127.0.0.1"]);
     let upper = TRACEPARENT.to_uppercase();
     let extra = format!("{TRACEPARENT}-extra");
@@ -535,6 +562,7 @@ fn an_invalid_or_repeated_traceparent_is_ignored() {
 
 #[test]
 fn a_future_traceparent_version_is_read_like_version_00() {
+    let _serial = crate::tracing_test_lock();
     let layer = tracing_context(&["127.0.0.1"]);
     let future = format!("cc-{TRACE}-00f067aa0ba902b7-00-future-field");
     let request = with_traceparent(request(None, Some("127.0.0.1")), future.as_bytes());
@@ -547,6 +575,7 @@ fn a_future_traceparent_version_is_read_like_version_00() {
 
 #[test]
 fn the_traceparent_header_is_never_rewritten() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder()
         .trust("127.0.0.1")
         .unwrap()
@@ -580,6 +609,7 @@ fn the_traceparent_header_is_never_rewritten() {
 
 #[test]
 fn the_validator_applies_to_the_correlation_header_only() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder()
         .trust("127.0.0.1")
         .unwrap()
@@ -593,6 +623,7 @@ fn the_validator_applies_to_the_correlation_header_only() {
 
 #[test]
 fn reject_still_answers_400_to_an_invalid_correlation_header_with_a_traceparent() {
+    let _serial = crate::tracing_test_lock();
     let layer = CorrelationLayer::builder()
         .trust("127.0.0.1")
         .unwrap()
@@ -611,6 +642,7 @@ fn reject_still_answers_400_to_an_invalid_correlation_header_with_a_traceparent(
 
 #[test]
 fn the_trace_id_slot_is_only_set_for_the_request() {
+    let _serial = crate::tracing_test_lock();
     let layer = tracing_context(&["127.0.0.1"]);
     let traced = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
     let (_, seen) = send(&layer, traced);
@@ -623,6 +655,7 @@ fn the_trace_id_slot_is_only_set_for_the_request() {
 
 #[test]
 fn a_request_without_a_traceparent_does_not_inherit_the_callers_trace_id() {
+    let _serial = crate::tracing_test_lock();
     let layer = tracing_context(&["127.0.0.1"]);
     let caller = crate::Context::new().with_value(&TRACE_ID, "caller-trace".to_owned());
     let (_, seen) = caller.run(|| send(&layer, request(None, Some("127.0.0.1"))));
@@ -673,9 +706,6 @@ mod logging {
     }
 
     fn logged(layer: &CorrelationLayer, request: Request<()>) -> (Vec<String>, String) {
-        let _serial = crate::TRACING_TEST_LOCK
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let capture = Capture::default();
         let (response, _) =
             ::tracing::subscriber::with_default(capture.clone(), || send(layer, request));
@@ -685,6 +715,7 @@ mod logging {
 
     #[test]
     fn a_rejection_is_logged_at_debug_without_the_value_under_the_new_id() {
+        let _serial = crate::tracing_test_lock();
         let layer = trusting(&["127.0.0.1"]);
         let (lines, id) = logged(&layer, request(Some(b"secret\tvalue"), Some("127.0.0.1")));
         assert_eq!(lines.len(), 1, "{lines:?}");
@@ -701,6 +732,7 @@ mod logging {
 
     #[test]
     fn an_untrusted_header_is_logged_without_the_value() {
+        let _serial = crate::tracing_test_lock();
         let layer = trusting(&["127.0.0.1"]);
         let (lines, _) = logged(&layer, request(Some(b"secret-value"), Some("192.0.2.1")));
         assert_eq!(lines.len(), 1, "{lines:?}");
@@ -710,6 +742,7 @@ mod logging {
 
     #[test]
     fn an_invalid_traceparent_is_logged_at_debug_without_the_value() {
+        let _serial = crate::tracing_test_lock();
         let layer = tracing_context(&["127.0.0.1"]);
         let secret = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-secret";
         let request = with_traceparent(request(None, Some("127.0.0.1")), secret);
@@ -726,6 +759,7 @@ mod logging {
 
     #[test]
     fn an_untrusted_traceparent_is_logged_without_the_value() {
+        let _serial = crate::tracing_test_lock();
         let layer = tracing_context(&["127.0.0.1"]);
         let request = with_traceparent(request(None, Some("192.0.2.1")), TRACEPARENT.as_bytes());
         let (lines, _) = logged(&layer, request);
@@ -737,6 +771,7 @@ mod logging {
 
     #[test]
     fn an_invalid_header_replaced_by_the_trace_id_says_so() {
+        let _serial = crate::tracing_test_lock();
         let layer = tracing_context(&["127.0.0.1"]);
         let request = with_traceparent(
             request(Some(b"bad value"), Some("127.0.0.1")),
@@ -754,6 +789,7 @@ mod logging {
 
     #[test]
     fn a_valid_traceparent_logs_nothing() {
+        let _serial = crate::tracing_test_lock();
         let layer = tracing_context(&["127.0.0.1"]);
         let request = with_traceparent(request(None, Some("127.0.0.1")), TRACEPARENT.as_bytes());
         let (lines, _) = logged(&layer, request);
@@ -762,6 +798,7 @@ mod logging {
 
     #[test]
     fn accepted_and_absent_headers_log_nothing() {
+        let _serial = crate::tracing_test_lock();
         let layer = trusting(&["127.0.0.1"]);
         let (lines, _) = logged(&layer, request(Some(VALID.as_bytes()), Some("127.0.0.1")));
         assert!(lines.is_empty(), "{lines:?}");
