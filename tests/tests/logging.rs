@@ -27,6 +27,15 @@ correlate::slot! {
 
 // --- Capturing subscribers -------------------------------------------------
 
+/// Tests run one at a time: tracing caches each callsite's interest when it
+/// is first hit and rebuilds the cache whenever a dispatcher comes or goes,
+/// so a test racing another on either could lose the events it checks.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// An in-memory log file: every `write` appends (the fmt layer writes each
 /// event with one `write_all`, so lines never interleave).
 #[derive(Clone, Default)]
@@ -143,6 +152,7 @@ async fn request(n: usize, steps: usize) {
 
 #[test]
 fn text_every_line_carries_the_id_across_awaits_on_a_multi_thread_runtime() {
+    let _serial = serial();
     let output = Output::default();
     let dispatch = text_subscriber(&output);
     multi_thread_runtime().block_on(async {
@@ -174,6 +184,7 @@ fn text_every_line_carries_the_id_across_awaits_on_a_multi_thread_runtime() {
 
 #[test]
 fn text_the_id_follows_a_future_that_moves_to_another_thread() {
+    let _serial = serial();
     let output = Output::default();
     let dispatch = text_subscriber(&output);
     let mut task = Box::pin(
@@ -212,6 +223,7 @@ fn text_the_id_follows_a_future_that_moves_to_another_thread() {
 
 #[test]
 fn text_outside_any_scope_the_fields_are_a_dash() {
+    let _serial = serial();
     let output = Output::default();
     tracing::dispatcher::with_default(&text_subscriber(&output), || {
         tracing::warn!("no request");
@@ -225,6 +237,7 @@ fn text_outside_any_scope_the_fields_are_a_dash() {
 
 #[test]
 fn text_a_registered_user_slot_appears() {
+    let _serial = serial();
     let output = Output::default();
     let task = async {
         tracing::info!("anonymous");
@@ -246,6 +259,7 @@ fn text_a_registered_user_slot_appears() {
 
 #[test]
 fn text_a_callers_correlation_id_is_kept() {
+    let _serial = serial();
     let output = Output::default();
     tracing::dispatcher::with_default(&text_subscriber(&output), || {
         let _id = correlate::scope(id("req-1"));
@@ -259,6 +273,7 @@ fn text_a_callers_correlation_id_is_kept() {
 
 #[test]
 fn text_spawned_tasks_see_the_id_only_when_it_is_carried() {
+    let _serial = serial();
     let output = Output::default();
     let dispatch = text_subscriber(&output);
     multi_thread_runtime().block_on(
@@ -293,6 +308,7 @@ fn text_spawned_tasks_see_the_id_only_when_it_is_carried() {
 
 #[test]
 fn json_every_line_parses_and_carries_the_id_across_awaits() {
+    let _serial = serial();
     let output = Output::default();
     let dispatch = json_subscriber(&output);
     multi_thread_runtime().block_on(async {
@@ -323,6 +339,7 @@ fn json_every_line_parses_and_carries_the_id_across_awaits() {
 
 #[test]
 fn json_outside_any_scope_the_fields_are_a_dash() {
+    let _serial = serial();
     let output = Output::default();
     tracing::dispatcher::with_default(&json_subscriber(&output), || {
         tracing::error!("no request");
@@ -336,6 +353,7 @@ fn json_outside_any_scope_the_fields_are_a_dash() {
 
 #[test]
 fn json_a_registered_user_slot_appears() {
+    let _serial = serial();
     let output = Output::default();
     tracing::dispatcher::with_default(&json_subscriber(&output), || {
         let _id = correlate::scope(id("req-1"));
@@ -350,6 +368,7 @@ fn json_a_registered_user_slot_appears() {
 
 #[test]
 fn json_a_callers_correlation_id_is_kept_and_not_duplicated() {
+    let _serial = serial();
     let output = Output::default();
     tracing::dispatcher::with_default(&json_subscriber(&output), || {
         let _id = correlate::scope(id("req-1"));
@@ -369,6 +388,7 @@ fn json_a_callers_correlation_id_is_kept_and_not_duplicated() {
 
 #[test]
 fn json_escapes_an_id_with_a_quote_and_a_backslash() {
+    let _serial = serial();
     let tricky = id(r#"a"b\c"#);
     let output = Output::default();
     tracing::dispatcher::with_default(&json_subscriber(&output), || {
@@ -397,6 +417,7 @@ fn json_escapes_an_id_with_a_quote_and_a_backslash() {
 
 #[test]
 fn json_with_nested_fields_puts_the_id_at_the_top_level() {
+    let _serial = serial();
     let output = Output::default();
     let layer = tracing_subscriber::fmt::layer()
         .json()
@@ -423,6 +444,7 @@ fn json_with_nested_fields_puts_the_id_at_the_top_level() {
 
 #[test]
 fn json_concurrent_tasks_each_log_only_their_own_id() {
+    let _serial = serial();
     const TASKS: usize = 200;
     const STEPS: usize = 4;
     let output = Output::default();
@@ -544,6 +566,7 @@ fn install_logger() {
 
 #[test]
 fn log_records_carry_the_id_across_awaits_and_threads() {
+    let _serial = serial();
     const TARGET: &str = "log_across_awaits";
     install_logger();
     multi_thread_runtime().block_on(async {
@@ -580,6 +603,7 @@ fn log_records_carry_the_id_across_awaits_and_threads() {
 
 #[test]
 fn log_outside_any_scope_the_fields_are_a_dash() {
+    let _serial = serial();
     const TARGET: &str = "log_outside";
     install_logger();
     log::warn!(target: TARGET, "no request");
@@ -592,6 +616,7 @@ fn log_outside_any_scope_the_fields_are_a_dash() {
 
 #[test]
 fn log_a_registered_user_slot_appears() {
+    let _serial = serial();
     const TARGET: &str = "log_user_slot";
     install_logger();
     {
@@ -612,6 +637,7 @@ fn log_a_registered_user_slot_appears() {
 
 #[test]
 fn log_a_callers_correlation_id_is_kept_and_not_duplicated() {
+    let _serial = serial();
     const TARGET: &str = "log_explicit";
     install_logger();
     {
@@ -626,6 +652,7 @@ fn log_a_callers_correlation_id_is_kept_and_not_duplicated() {
 
 #[test]
 fn log_concurrent_tasks_each_carry_only_their_own_id() {
+    let _serial = serial();
     const TARGET: &str = "log_concurrent";
     const TASKS: usize = 200;
     install_logger();
