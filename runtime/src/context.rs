@@ -65,6 +65,11 @@ impl Values {
         }
     }
 
+    /// Unsets one slot and returns what it held, to be dropped by the caller.
+    fn clear(&mut self, key: SlotKey) -> Stored {
+        self.replace(key, Stored::empty(key))
+    }
+
     fn replace_user(&mut self, key: SlotKey, value: Option<Erased>) -> Option<Erased> {
         if value.is_none() && self.user_value(key).is_none() {
             // Nothing to remove: no map to create or copy.
@@ -148,7 +153,7 @@ impl Frame {
         if !self.is_root_with_sets() || self.shows(key) {
             self.values.load(key)
         } else {
-            self.values.load(key).emptied()
+            Stored::empty(key)
         }
     }
 
@@ -158,9 +163,9 @@ impl Frame {
             let keys: Vec<SlotKey> = values.keys().collect();
             for key in keys {
                 if !self.shows(key) {
-                    // Only reference counts move here: no user code runs.
-                    let hidden = values.load(key).emptied();
-                    drop(values.replace(key, hidden));
+                    // Only a reference count drops here: `self.values` still
+                    // holds the value, so no user code runs.
+                    drop(values.clear(key));
                 }
             }
         }
@@ -169,11 +174,12 @@ impl Frame {
 }
 
 impl Stored {
-    /// The same slot with no value.
-    fn emptied(self) -> Stored {
-        match self {
-            Stored::Id(_) => Stored::Id(None),
-            Stored::User(_) => Stored::User(None),
+    /// No value, for the slot `key`.
+    fn empty(key: SlotKey) -> Stored {
+        if key.is_correlation_id() {
+            Stored::Id(None)
+        } else {
+            Stored::User(None)
         }
     }
 }
@@ -431,9 +437,7 @@ impl Context {
     /// assert_eq!(ctx.get(&TENANT), None);
     /// ```
     pub fn without<T: 'static>(mut self, slot: &'static Slot<T>) -> Self {
-        let key = slot.key();
-        let emptied = self.values.load(key).emptied();
-        drop(self.values.replace(key, emptied));
+        drop(self.values.clear(slot.key()));
         self
     }
 

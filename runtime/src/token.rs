@@ -280,12 +280,7 @@ fn reset_in(frame: &mut Frame, token: &Token) -> Result<Garbage, ResetErrorKind>
         is_thread_root,
     } = frame;
     let mut garbage = Garbage::default();
-    let (log, index) = locate(log, token)?;
-    if *is_thread_root && index.is_some_and(|i| log.entries[i].owner != Owner::current()) {
-        // A thread root is shared by every task polled on the thread; a set
-        // there belongs to the task that made it, like a frame of its own.
-        return Err(ResetErrorKind::WrongContext);
-    }
+    let (log, index) = locate(log, *is_thread_root, token)?;
     let Some(index) = index else {
         // Discarded beneath a pinned set: its value can never show again, so
         // undoing it has nothing left to do.
@@ -313,8 +308,13 @@ fn reset_in(frame: &mut Frame, token: &Token) -> Result<Garbage, ResetErrorKind>
 
 /// The log of the token's frame, if that frame is current, and the index of
 /// the token's entry, unless it was discarded beneath a pinned set.
+///
+/// A thread root is shared by every task polled on the thread; a set there
+/// belongs to the task that made it, like a frame of its own, so anyone else
+/// holding its token is in the wrong context.
 fn locate<'log>(
     log: &'log mut Option<Box<SetLog>>,
+    is_thread_root: bool,
     token: &Token,
 ) -> Result<(&'log mut SetLog, Option<usize>), ResetErrorKind> {
     let log = log
@@ -325,6 +325,9 @@ fn locate<'log>(
         .entries
         .binary_search_by_key(&token.serial, |entry| entry.serial)
         .ok();
+    if is_thread_root && index.is_some_and(|i| log.entries[i].owner != Owner::current()) {
+        return Err(ResetErrorKind::WrongContext);
+    }
     Ok((log, index))
 }
 
@@ -354,13 +357,10 @@ impl Extend<Stored> for Garbage {
 /// "set and forget" does not grow the log.
 fn pin(frame: &mut Frame, token: &Token) -> Garbage {
     let mut garbage = Garbage::default();
-    let Ok((log, Some(index))) = locate(&mut frame.log, token) else {
+    // Not this frame's token, or (at a thread root) not this task's set.
+    let Ok((log, Some(index))) = locate(&mut frame.log, frame.is_thread_root, token) else {
         return garbage;
     };
-    if frame.is_thread_root && log.entries[index].owner != Owner::current() {
-        // Dropped by another task polled on this thread: not the set's owner.
-        return garbage;
-    }
     let key = token.key;
     garbage.extend(log.entries[index].replaced.take());
     log.entries[index].state = EntryState::Pinned;
