@@ -135,6 +135,30 @@ fn multi_thread_runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
+/// Runs `count` tasks at once on a multi-thread runtime, task `n` under the
+/// correlation ID `{prefix}-{n}` and, if given, with `dispatch` as its
+/// subscriber, and waits for all of them.
+fn run_correlated<T, F>(count: usize, prefix: &str, dispatch: Option<&Dispatch>, task: T)
+where
+    T: Fn(usize) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    multi_thread_runtime().block_on(async {
+        let tasks: Vec<_> = (0..count)
+            .map(|n| {
+                let task = task(n).correlated(id(&format!("{prefix}-{n}")));
+                match dispatch {
+                    Some(dispatch) => tokio::spawn(task.with_subscriber(dispatch.clone())),
+                    None => tokio::spawn(task),
+                }
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+}
+
 /// A request as a service would write it: logs, awaits, logs again.
 async fn request(n: usize, steps: usize) {
     tracing::info!(n, step = 0, "received");
@@ -155,19 +179,7 @@ fn text_every_line_carries_the_id_across_awaits_on_a_multi_thread_runtime() {
     let _serial = serial();
     let output = Output::default();
     let dispatch = text_subscriber(&output);
-    multi_thread_runtime().block_on(async {
-        let tasks: Vec<_> = (0..8)
-            .map(|n| {
-                let task = request(n, 5)
-                    .correlated(id(&format!("req-{n}")))
-                    .with_subscriber(dispatch.clone());
-                tokio::spawn(task)
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-    });
+    run_correlated(8, "req", Some(&dispatch), |n| request(n, 5));
 
     let lines = output.lines();
     assert_eq!(lines.len(), 8 * 6, "{lines:#?}");
@@ -311,19 +323,7 @@ fn json_every_line_parses_and_carries_the_id_across_awaits() {
     let _serial = serial();
     let output = Output::default();
     let dispatch = json_subscriber(&output);
-    multi_thread_runtime().block_on(async {
-        let tasks: Vec<_> = (0..8)
-            .map(|n| {
-                let task = request(n, 5)
-                    .correlated(id(&format!("req-{n}")))
-                    .with_subscriber(dispatch.clone());
-                tokio::spawn(task)
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-    });
+    run_correlated(8, "req", Some(&dispatch), |n| request(n, 5));
 
     let objects = output.objects();
     assert_eq!(objects.len(), 8 * 6);
@@ -449,22 +449,9 @@ fn json_concurrent_tasks_each_log_only_their_own_id() {
     const STEPS: usize = 4;
     let output = Output::default();
     let dispatch = json_subscriber(&output);
-    multi_thread_runtime().block_on(async {
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|n| {
-                let task = async move {
-                    let _user = USER_ID.scope(format!("user-{n}"));
-                    request(n, STEPS).await;
-                };
-                tokio::spawn(
-                    task.correlated(id(&format!("task-{n}")))
-                        .with_subscriber(dispatch.clone()),
-                )
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
+    run_correlated(TASKS, "task", Some(&dispatch), |n| async move {
+        let _user = USER_ID.scope(format!("user-{n}"));
+        request(n, STEPS).await;
     });
 
     let mut per_task = BTreeMap::<u64, usize>::new();
@@ -569,22 +556,12 @@ fn log_records_carry_the_id_across_awaits_and_threads() {
     let _serial = serial();
     const TARGET: &str = "log_across_awaits";
     install_logger();
-    multi_thread_runtime().block_on(async {
-        let tasks: Vec<_> = (0..8)
-            .map(|n| {
-                let task = async move {
-                    log::info!(target: TARGET, n; "received");
-                    for _ in 0..3 {
-                        tokio::task::yield_now().await;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                        log::info!(target: TARGET, n; "resumed");
-                    }
-                };
-                tokio::spawn(task.correlated(id(&format!("req-{n}"))))
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
+    run_correlated(8, "req", None, |n| async move {
+        log::info!(target: TARGET, n; "received");
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            log::info!(target: TARGET, n; "resumed");
         }
     });
 
@@ -656,20 +633,10 @@ fn log_concurrent_tasks_each_carry_only_their_own_id() {
     const TARGET: &str = "log_concurrent";
     const TASKS: usize = 200;
     install_logger();
-    multi_thread_runtime().block_on(async {
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|n| {
-                let task = async move {
-                    for _ in 0..3 {
-                        log::info!(target: TARGET, n; "step");
-                        tokio::task::yield_now().await;
-                    }
-                };
-                tokio::spawn(task.correlated(id(&format!("task-{n}"))))
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
+    run_correlated(TASKS, "task", None, |n| async move {
+        for _ in 0..3 {
+            log::info!(target: TARGET, n; "step");
+            tokio::task::yield_now().await;
         }
     });
 
