@@ -22,48 +22,12 @@
 #[allow(dead_code)]
 mod support;
 
-use std::convert::Infallible;
-use std::hint::black_box;
-use std::net::SocketAddr;
-
 use correlate::CorrelationId;
-use correlate::tower::CorrelationLayer;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderName, HeaderValue, Request, Response};
-use tower::{Service, ServiceBuilder, service_fn};
-use tower_http::request_id::{
-    MakeRequestId, MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use http::{HeaderValue, Request};
+use tower_http::request_id::{MakeRequestId, MakeRequestUuid, RequestId};
 
-use support::drive;
-
-const HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The trivial service: an empty `200`.
-async fn handler(request: Request<()>) -> Result<Response<()>, Infallible> {
-    black_box(&request);
-    Ok(Response::new(()))
-}
-
-fn request(incoming: Option<&HeaderValue>) -> Request<()> {
-    let mut request = Request::new(());
-    if let Some(value) = incoming {
-        request.headers_mut().insert(HEADER, value.clone());
-    }
-    request
-        .extensions_mut()
-        .insert(SocketAddr::from(([127, 0, 0, 1], 40_000)));
-    request
-}
-
-/// One request through `service`, as a server would: ready, call, poll.
-fn serve<S>(service: &mut S, request: Request<()>) -> Response<()>
-where
-    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
-{
-    drive(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
-    drive(service.call(request)).unwrap()
-}
+use support::http::{bare, correlate, request, serve, tower_http};
 
 /// tower-http's `MakeRequestId` with correlate's generator.
 #[derive(Clone, Copy)]
@@ -81,37 +45,23 @@ fn group(c: &mut Criterion, name: &str, incoming: Option<HeaderValue>) {
     let incoming = incoming.as_ref();
     let mut group = c.benchmark_group(name);
 
-    let mut bare = service_fn(handler);
+    let mut bare = bare();
     group.bench_function("no_layer", |b| {
         b.iter(|| serve(&mut bare, request(incoming)))
     });
 
-    let mut correlated = ServiceBuilder::new()
-        .layer(
-            CorrelationLayer::builder()
-                .header(HEADER)
-                .trust("127.0.0.1")
-                .unwrap()
-                .build(),
-        )
-        .service_fn(handler);
+    let mut correlated = correlate();
     group.bench_function("correlate_layer", |b| {
         b.iter(|| serve(&mut correlated, request(incoming)))
     });
 
-    let mut tower_http = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(HEADER, MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::new(HEADER))
-        .service_fn(handler);
+    let mut tower_http_uuid = tower_http(MakeRequestUuid);
     group.bench_function("tower_http_request_id", |b| {
-        b.iter(|| serve(&mut tower_http, request(incoming)))
+        b.iter(|| serve(&mut tower_http_uuid, request(incoming)))
     });
 
     if incoming.is_none() {
-        let mut tower_http_fast = ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(HEADER, MakeCorrelationId))
-            .layer(PropagateRequestIdLayer::new(HEADER))
-            .service_fn(handler);
+        let mut tower_http_fast = tower_http(MakeCorrelationId);
         group.bench_function("tower_http_request_id_correlate_generator", |b| {
             b.iter(|| serve(&mut tower_http_fast, request(incoming)))
         });

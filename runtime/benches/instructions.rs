@@ -134,18 +134,13 @@ const OPS: &[(&str, Op)] = &[
 mod http_stacks {
     use std::cell::RefCell;
     use std::convert::Infallible;
-    use std::net::SocketAddr;
 
     use correlate::CorrelationId;
-    use correlate::tower::CorrelationLayer;
-    use http::{HeaderName, HeaderValue, Request, Response};
+    use http::{HeaderValue, Request, Response};
     use tower::util::BoxService;
-    use tower::{Service, ServiceBuilder, service_fn};
-    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::request_id::MakeRequestUuid;
 
-    use super::support::drive;
-
-    const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+    use super::support::http::{bare, correlate, request, serve, tower_http};
 
     type Stack = RefCell<BoxService<Request<()>, Response<()>, Infallible>>;
 
@@ -156,44 +151,20 @@ mod http_stacks {
         pub tower_http: Stack,
     }
 
-    async fn handler(request: Request<()>) -> Result<Response<()>, Infallible> {
-        std::hint::black_box(&request);
-        Ok(Response::new(()))
-    }
-
     impl Stacks {
         pub fn new() -> Self {
-            let correlate = ServiceBuilder::new()
-                .layer(
-                    CorrelationLayer::builder()
-                        .header(HEADER)
-                        .trust("127.0.0.1")
-                        .unwrap()
-                        .build(),
-                )
-                .service_fn(handler);
-            let tower_http = ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(HEADER, MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::new(HEADER))
-                .service_fn(handler);
             Self {
                 incoming: HeaderValue::from(&CorrelationId::generate()),
-                bare: RefCell::new(BoxService::new(service_fn(handler))),
-                correlate: RefCell::new(BoxService::new(correlate)),
-                tower_http: RefCell::new(BoxService::new(tower_http)),
+                bare: RefCell::new(BoxService::new(bare())),
+                correlate: RefCell::new(BoxService::new(correlate())),
+                tower_http: RefCell::new(BoxService::new(tower_http(MakeRequestUuid))),
             }
         }
 
         /// One request with an incoming ID from a trusted peer.
         pub fn serve(&self, stack: &Stack) {
-            let mut request = Request::new(());
-            request.headers_mut().insert(HEADER, self.incoming.clone());
-            request
-                .extensions_mut()
-                .insert(SocketAddr::from(([127, 0, 0, 1], 40_000)));
-            let mut service = stack.borrow_mut();
-            drive(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
-            std::hint::black_box(drive(service.call(request)).unwrap());
+            let response = serve(&mut *stack.borrow_mut(), request(Some(&self.incoming)));
+            std::hint::black_box(response);
         }
     }
 }

@@ -155,3 +155,92 @@ pub fn otel_context(id: &CorrelationId) -> opentelemetry::Context {
 }
 
 pub struct OtelId(pub CorrelationId);
+
+/// The in-process tower stacks of group 5 (`http.rs`) and of the HTTP
+/// instruction counts (`instructions.rs`): the same trivial service and the
+/// same request, so only the layers differ.
+#[cfg(feature = "tower")]
+pub mod http {
+    use std::convert::Infallible;
+    use std::hint::black_box;
+    use std::net::SocketAddr;
+
+    use correlate::tower::CorrelationLayer;
+    use http::{HeaderName, HeaderValue, Request, Response};
+    use tower::Service;
+    use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
+
+    use super::drive;
+
+    /// The header both layers are configured to read and echo.
+    pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+    /// The trivial service: an empty `200`.
+    pub async fn handler(request: Request<()>) -> Result<Response<()>, Infallible> {
+        black_box(&request);
+        Ok(Response::new(()))
+    }
+
+    /// What every stack is, so that `instructions.rs` can box them alike.
+    pub trait Stack:
+        Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Send>
+        + Send
+        + 'static
+    {
+    }
+
+    impl<S> Stack for S where
+        S: Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Send>
+            + Send
+            + 'static
+    {
+    }
+
+    /// The service alone.
+    pub fn bare() -> impl Stack {
+        tower::service_fn(handler)
+    }
+
+    /// The service behind correlate's layer, trusting the loopback peer that
+    /// `request` claims.
+    pub fn correlate() -> impl Stack {
+        let layer = CorrelationLayer::builder()
+            .header(HEADER)
+            .trust("127.0.0.1")
+            .unwrap()
+            .build();
+        tower::ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(handler)
+    }
+
+    /// The service behind tower-http's request-id pair, minting IDs with
+    /// `make`.
+    pub fn tower_http<M: MakeRequestId + Clone + Send + 'static>(make: M) -> impl Stack {
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(HEADER, make))
+            .layer(PropagateRequestIdLayer::new(HEADER))
+            .service_fn(handler)
+    }
+
+    /// A request from the loopback peer, with `incoming` as its ID if given.
+    pub fn request(incoming: Option<&HeaderValue>) -> Request<()> {
+        let mut request = Request::new(());
+        if let Some(value) = incoming {
+            request.headers_mut().insert(HEADER, value.clone());
+        }
+        request
+            .extensions_mut()
+            .insert(SocketAddr::from(([127, 0, 0, 1], 40_000)));
+        request
+    }
+
+    /// One request through `service`, as a server would: ready, call, poll.
+    pub fn serve<S>(service: &mut S, request: Request<()>) -> Response<()>
+    where
+        S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+    {
+        drive(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
+        drive(service.call(request)).unwrap()
+    }
+}
