@@ -134,6 +134,7 @@ impl Frame {
 
     /// A thread root with sets still recorded: only there may a value be
     /// hidden from the running code. Every other frame takes the fast path.
+    #[inline]
     fn is_root_with_sets(&self) -> bool {
         self.is_thread_root && self.log.as_ref().is_some_and(|log| log.has_entries())
     }
@@ -194,6 +195,7 @@ thread_local! {
 /// borrowed while user code runs (values are dropped and cloned outside it),
 /// so the borrow cannot fail; if it ever did, this reports "no context"
 /// rather than panicking.
+#[inline]
 pub(crate) fn with_frame<R>(f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
     CURRENT
         .try_with(|cell| cell.try_borrow_mut().ok().map(|mut frame| f(&mut frame)))
@@ -227,14 +229,24 @@ pub(crate) fn load(key: SlotKey) -> Option<Stored> {
 /// let _guard = correlate::scope(id.clone());
 /// assert_eq!(correlate::current(), Some(id));
 /// ```
+#[inline]
 pub fn current() -> Option<CorrelationId> {
-    with_frame(|frame| {
-        if frame.is_root_with_sets() {
-            return frame.visible_load(SlotKey::CORRELATION_ID).into_id();
-        }
-        frame.values.correlation_id.clone()
-    })
-    .flatten()
+    let fast = CURRENT.try_with(|cell| match cell.try_borrow() {
+        Ok(frame) if !frame.is_root_with_sets() => Some(frame.values.correlation_id.clone()),
+        _ => None,
+    });
+    match fast {
+        Ok(Some(id)) => id,
+        Ok(None) => root_current(),
+        Err(_) => None,
+    }
+}
+
+/// `current()` at a thread root with sets recorded: the rare, slow case.
+#[cold]
+#[inline(never)]
+fn root_current() -> Option<CorrelationId> {
+    load(SlotKey::CORRELATION_ID).and_then(Stored::into_id)
 }
 
 /// Calls `f` with the current correlation ID, without cloning it for the
@@ -437,8 +449,18 @@ impl Context {
     /// assert_eq!(ctx.get(&TENANT), None);
     /// ```
     pub fn without<T: 'static>(mut self, slot: &'static Slot<T>) -> Self {
-        drop(self.values.clear(slot.key()));
+        self.remove(slot);
         self
+    }
+
+    /// Unsets `slot` in place: [`Context::without`] without moving the
+    /// context (the tower layer does this on every request).
+    #[inline]
+    pub(crate) fn remove<T: 'static>(&mut self, slot: &'static Slot<T>) {
+        let key = slot.key();
+        if key.is_correlation_id() || self.values.user.is_some() {
+            drop(self.values.clear(key));
+        }
     }
 
     /// Runs `f` in a copy of this context on the current thread, then

@@ -63,6 +63,22 @@ impl<T> Correlated<T> {
     }
 }
 
+impl<T> Correlated<T> {
+    /// Makes the inner value with `make`, already in the context it will be
+    /// polled in: one frame for a service's `call` and for its future, so
+    /// that what `call` sets is still seen when the future runs, as in an
+    /// `async fn`'s first poll.
+    #[cfg(feature = "tower")]
+    pub(crate) fn make_in(values: Values, make: impl FnOnce() -> T) -> Self {
+        let mut frame = Frame::entered(values);
+        let inner = in_frame(&mut frame, make);
+        Self {
+            frame,
+            inner: Some(inner),
+        }
+    }
+}
+
 /// Runs `f` with `frame` current, and puts the previous frame back afterwards,
 /// also if `f` panics.
 fn in_frame<R>(frame: &mut Frame, f: impl FnOnce() -> R) -> R {

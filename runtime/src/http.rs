@@ -252,24 +252,66 @@ where
     I: IntoIterator<Item = &'a HeaderName>,
     P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
 {
+    find(headers, names).check(parse)
+}
+
+/// The first of `names` present in `headers`, looked up once: a layer
+/// decides whether to believe it before paying to check it.
+pub(crate) fn find<'a, 'h, I>(headers: &'h HeaderMap, names: I) -> Found<'a, 'h>
+where
+    I: IntoIterator<Item = &'a HeaderName>,
+{
     for header in names {
         let mut values = headers.get_all(header).iter();
         let Some(value) = values.next() else {
             continue;
         };
         if values.next().is_some() {
-            let reason = Rejection::Repeated;
-            return Incoming::Invalid { reason, header };
+            return Found::Repeated { header };
         }
-        return match parse_value(value, parse) {
-            Ok(id) => Incoming::Valid {
-                id,
-                value: value.clone(),
-            },
-            Err(reason) => Incoming::Invalid { reason, header },
-        };
+        return Found::Once { header, value };
     }
-    Incoming::Absent
+    Found::Absent
+}
+
+/// What [`find`] saw, before any check.
+pub(crate) enum Found<'a, 'h> {
+    Absent,
+    Once {
+        header: &'a HeaderName,
+        value: &'h HeaderValue,
+    },
+    Repeated {
+        header: &'a HeaderName,
+    },
+}
+
+impl<'a> Found<'a, '_> {
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn is_present(&self) -> bool {
+        !matches!(self, Found::Absent)
+    }
+
+    /// Checks the header found with `parse`.
+    pub(crate) fn check<P>(self, parse: P) -> Incoming<'a>
+    where
+        P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
+    {
+        match self {
+            Found::Absent => Incoming::Absent,
+            Found::Repeated { header } => Incoming::Invalid {
+                reason: Rejection::Repeated,
+                header,
+            },
+            Found::Once { header, value } => match parse_value(value, parse) {
+                Ok(id) => Incoming::Valid {
+                    id,
+                    value: value.clone(),
+                },
+                Err(reason) => Incoming::Invalid { reason, header },
+            },
+        }
+    }
 }
 
 fn parse_value<P>(value: &HeaderValue, parse: P) -> Result<CorrelationId, Rejection>

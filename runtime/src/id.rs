@@ -21,12 +21,12 @@ pub const MAX_LEN: usize = 128;
 
 /// IDs up to this many bytes live inline, so cloning one copies bytes instead
 /// of touching a reference count. A canonical UUID is 36 bytes.
-const INLINE_CAP: usize = 38;
+const INLINE_CAP: usize = 39;
 
 /// A correlation ID: 1 to 128 bytes of visible ASCII, safe to log and to put
 /// in a header.
 ///
-/// Cloning never allocates: IDs up to 38 bytes (every UUID) are stored inline,
+/// Cloning never allocates: IDs up to 39 bytes (every UUID) are stored inline,
 /// longer ones share one reference-counted buffer.
 ///
 /// # Examples
@@ -47,8 +47,32 @@ pub struct CorrelationId(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE_CAP] },
+    Inline(InlineText),
     Shared(Arc<str>),
+}
+
+/// The text of a short ID and its length, in five aligned machine words.
+///
+/// The alignment is for speed: it makes a clone copy whole words. Unaligned,
+/// the derived `Clone` copied the bytes in 1-, 4-, 8- and 16-byte pieces, and
+/// the caller's wider reads of the copy then waited on store forwarding:
+/// 7.3 ns per clone against 1.7 ns aligned (docs/performance.md).
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct InlineText {
+    bytes: [u8; INLINE_CAP],
+    len: u8,
+}
+
+impl InlineText {
+    /// `text` must fit (at most `INLINE_CAP` bytes) and be visible ASCII.
+    fn new(text: &[u8]) -> Self {
+        let mut bytes = [0; INLINE_CAP];
+        bytes[..text.len()].copy_from_slice(text);
+        // Fits: INLINE_CAP < 256.
+        let len = text.len() as u8;
+        Self { bytes, len }
+    }
 }
 
 impl CorrelationId {
@@ -182,7 +206,7 @@ impl CorrelationId {
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            Repr::Inline { len, bytes } => inline_str(&bytes[..usize::from(*len)]),
+            Repr::Inline(inline) => inline_str(&inline.bytes[..usize::from(inline.len)]),
             Repr::Shared(text) => text,
         }
     }
@@ -190,11 +214,7 @@ impl CorrelationId {
     /// Builds an ID from text that already passed the floor.
     fn from_checked(value: &str) -> Self {
         if value.len() <= INLINE_CAP {
-            let mut bytes = [0; INLINE_CAP];
-            bytes[..value.len()].copy_from_slice(value.as_bytes());
-            // Fits: INLINE_CAP < 256.
-            let len = value.len() as u8;
-            Self(Repr::Inline { len, bytes })
+            Self(Repr::Inline(InlineText::new(value.as_bytes())))
         } else {
             Self(Repr::Shared(Arc::from(value)))
         }
@@ -299,10 +319,10 @@ mod generate {
 #[inline]
 fn inline_str(bytes: &[u8]) -> &str {
     debug_assert!(bytes.iter().all(|b| (0x21..=0x7E).contains(b)));
-    // SAFETY: `Repr::Inline` is built in two places only: `from_checked`,
-    // which copies text that passed `check_floor` (visible ASCII, 0x21 to
-    // 0x7E), and `From<Uuid>`, which writes lowercase hex digits and hyphens.
-    // Its bytes are never changed afterwards. ASCII is valid UTF-8.
+    // SAFETY: only `InlineText::new` builds an `InlineText`, from text that
+    // passed `check_floor` (`from_checked`: ASCII 0x21 to 0x7E) or from a
+    // UUID's lowercase hex and hyphens (`From<Uuid>`); `len` is its length and
+    // its bytes never change afterwards. ASCII is valid UTF-8.
     unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
@@ -316,23 +336,25 @@ fn check_floor(value: &str) -> Result<(), InvalidCorrelationId> {
             len: value.len(),
         }));
     }
-    match value.bytes().position(|b| !(0x21..=0x7E).contains(&b)) {
-        Some(position) => Err(InvalidCorrelationId::new(InvalidKind::ForbiddenByte {
-            position,
-        })),
-        None => Ok(()),
+    let visible = |b: u8| b.wrapping_sub(0x21) <= 0x7E - 0x21;
+    // One pass without an early exit, which the compiler turns into SIMD
+    // compares (about a third of the instructions of a byte-by-byte search,
+    // on every incoming header); the position is looked for only on failure.
+    if value.bytes().fold(true, |all, b| all & visible(b)) {
+        return Ok(());
     }
+    let position = value.bytes().position(|b| !visible(b)).unwrap_or_default();
+    Err(InvalidCorrelationId::new(InvalidKind::ForbiddenByte {
+        position,
+    }))
 }
 
 impl From<uuid::Uuid> for CorrelationId {
     /// Formats the UUID canonically: lowercase, hyphenated.
     fn from(uuid: uuid::Uuid) -> Self {
-        let mut bytes = [0; INLINE_CAP];
-        uuid.hyphenated().encode_lower(&mut bytes);
-        Self(Repr::Inline {
-            len: uuid::fmt::Hyphenated::LENGTH as u8,
-            bytes,
-        })
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        uuid.hyphenated().encode_lower(&mut text);
+        Self(Repr::Inline(InlineText::new(&text)))
     }
 }
 

@@ -82,7 +82,7 @@ fn inline_id() -> CorrelationId {
 }
 
 fn shared_id() -> CorrelationId {
-    // Longer than the 38 bytes stored inline.
+    // Longer than the 39 bytes stored inline.
     CorrelationId::parse(&"s".repeat(100)).unwrap()
 }
 

@@ -11,7 +11,7 @@ use super::layer::CorrelationLayer;
 use super::peer::{ExtensionPeer, PeerAddr};
 use super::trace_context::{InvalidTraceParent, TRACEPARENT, TraceParent};
 use super::trust::{InvalidTrustedSource, TrustedSource};
-use crate::http::{Incoming, X_CORRELATION_ID, read};
+use crate::http::{Incoming, X_CORRELATION_ID, find};
 use crate::id::{CorrelationId, InvalidCorrelationId};
 
 type Validator = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -146,7 +146,8 @@ impl Config {
         peer: &P,
     ) -> (Decision, Option<TraceParent>) {
         let headers = request.headers();
-        let present = self.headers.iter().any(|name| headers.contains_key(name));
+        let found = find(headers, &self.headers);
+        let present = found.is_present();
         let traced = self.trace_context && headers.contains_key(TRACEPARENT);
         if !present && !traced {
             return (Decision::Generated(self.generate()), None);
@@ -172,11 +173,7 @@ impl Config {
             TraceHeader::Valid(parent) => Some(*parent),
             TraceHeader::Absent | TraceHeader::Invalid(_) => None,
         };
-        let incoming = if present {
-            read(headers, &self.headers, |value| self.validate(value))
-        } else {
-            Incoming::Absent
-        };
+        let incoming = found.check(|value| self.validate(value));
         let decision = match incoming {
             Incoming::Valid { id, value } => Decision::Accepted(id, value),
             Incoming::Absent => self.fall_back(valid_trace.as_ref()),

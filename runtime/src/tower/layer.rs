@@ -13,6 +13,7 @@ use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
 use super::trace_context::TRACE_ID;
 use crate::context::Context;
+use crate::future::Correlated;
 
 /// Gives every request a correlation ID, the tower counterpart of a
 /// correlation-ID middleware.
@@ -312,14 +313,17 @@ where
         // The trace-context bridge records the `traceparent` beside the ID;
         // the header itself stays as it came. Without one, the request does
         // not inherit a trace-id from whatever context called the service.
-        let mut context = Context::current_with_correlation_id(id).without(&TRACE_ID);
+        let mut context = Context::current_with_correlation_id(id);
+        context.remove(&TRACE_ID);
         if let Some(parent) = trace_parent {
             context = context.with_value(&TRACE_ID, parent.trace_id().to_owned());
             request.extensions_mut().insert(parent);
         }
         // `call` often does work before returning its future (routing, span
-        // creation): it runs in the request's context too.
-        let future = context.run(|| self.inner.call(request));
-        ResponseFuture::called(context.wrap(future), echo)
+        // creation): it runs in the request's context too, in the frame the
+        // future then keeps.
+        let inner = &mut self.inner;
+        let future = Correlated::make_in(context.into_values(), || inner.call(request));
+        ResponseFuture::called(future, echo)
     }
 }

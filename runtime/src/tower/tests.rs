@@ -405,6 +405,30 @@ fn the_inner_call_itself_runs_in_the_requests_context() {
 }
 
 #[test]
+fn what_call_sets_is_seen_by_its_future_and_nowhere_else() {
+    let _serial = crate::tracing_test_lock();
+    crate::slot! { static ROUTE: &'static str; }
+    // A router in `call` records the route it chose; the handler's future,
+    // polled later, runs in the same frame and sees it, as the rest of an
+    // `async fn` sees what its first poll set.
+    let service = trusting(&["127.0.0.1"]).layer(service_fn(|_: Request<()>| {
+        drop(ROUTE.set("/orders"));
+        async {
+            let route = ROUTE.get().unwrap_or("none");
+            Ok::<_, Infallible>(Response::new(format!(
+                "{route} {}",
+                crate::current().unwrap()
+            )))
+        }
+    }));
+    let response =
+        block_on(service.oneshot(request(Some(VALID.as_bytes()), Some("127.0.0.1")))).unwrap();
+    assert_eq!(response.body(), &format!("/orders {VALID}"));
+    assert_eq!(ROUTE.get(), None, "nothing leaks out of the request");
+    assert_eq!(crate::current(), None);
+}
+
+#[test]
 fn inner_errors_pass_through_unchanged() {
     let _serial = crate::tracing_test_lock();
     #[derive(Debug, PartialEq)]
