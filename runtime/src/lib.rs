@@ -76,7 +76,7 @@ pub mod __private;
 /// one at a time: tracing caches each callsite's interest when the callsite
 /// is first hit and rebuilds the cache when a dispatcher comes or goes, and a
 /// test racing another on either can lose the events it checks.
-#[cfg(test)]
+#[cfg(all(test, any(feature = "tower", feature = "tracing")))]
 pub(crate) fn tracing_test_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
