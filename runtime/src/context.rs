@@ -7,7 +7,7 @@
 //! (see `future.rs`), so nothing it sets is visible between polls.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::mem;
 use std::sync::Arc;
@@ -107,36 +107,35 @@ impl Values {
 
 /// The values current on a thread or owned by a correlated future, with the
 /// log of sets that tokens refer to.
+///
+/// Whether a frame is its thread's root is not stored here: a frame only
+/// needs to know once it records a set, and its log remembers it then (see
+/// [`at_thread_root`]). Every entry and exit moves a whole frame, so every
+/// byte left out is saved twice per poll.
 pub(crate) struct Frame {
     pub(crate) values: Values,
     /// Created by the first `set`; most frames never need one.
     pub(crate) log: Option<Box<SetLog>>,
-    /// The frame a thread starts with, as opposed to one entered by a
-    /// correlated future or a scope. Only here can a set outlive a poll.
-    pub(crate) is_thread_root: bool,
 }
 
 impl Frame {
     const THREAD_ROOT: Frame = Frame {
         values: Values::EMPTY,
         log: None,
-        is_thread_root: true,
     };
 
     #[inline]
     pub(crate) fn entered(values: Values) -> Self {
-        Self {
-            values,
-            log: None,
-            is_thread_root: false,
-        }
+        Self { values, log: None }
     }
 
     /// A thread root with sets still recorded: only there may a value be
     /// hidden from the running code. Every other frame takes the fast path.
     #[inline]
     fn is_root_with_sets(&self) -> bool {
-        self.is_thread_root && self.log.as_ref().is_some_and(|log| log.has_entries())
+        self.log
+            .as_ref()
+            .is_some_and(|log| log.at_thread_root() && log.has_entries())
     }
 
     /// Whether the running code may see this frame's value for `key`.
@@ -145,7 +144,7 @@ impl Frame {
     /// task is hidden from other tasks and plain code (see `misuse.rs`).
     fn shows(&mut self, key: SlotKey) -> bool {
         match self.log.as_deref_mut() {
-            Some(log) if self.is_thread_root => log.shows(key),
+            Some(log) if log.at_thread_root() => log.shows(key),
             _ => true,
         }
     }
@@ -205,8 +204,36 @@ pub(crate) fn with_frame<R>(f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
 
 /// Exchanges `frame` with the thread's current frame; false if the thread's
 /// storage is gone.
-pub(crate) fn swap_current(frame: &mut Frame) -> bool {
+fn swap_current(frame: &mut Frame) -> bool {
     with_frame(|current| mem::swap(current, frame)).is_some()
+}
+
+thread_local! {
+    /// How many frames are entered on this thread above its root: 0 exactly
+    /// while the root frame is current.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Makes `frame` current and keeps the one it replaces in `frame`, until
+/// [`restore`]; false if the thread's storage is gone.
+pub(crate) fn install(frame: &mut Frame) -> bool {
+    let installed = swap_current(frame);
+    if installed {
+        let _ = DEPTH.try_with(|depth| depth.set(depth.get() + 1));
+    }
+    installed
+}
+
+/// Undoes the [`install`] that gave `frame` its contents.
+pub(crate) fn restore(frame: &mut Frame) {
+    if swap_current(frame) {
+        let _ = DEPTH.try_with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
+}
+
+/// Whether the current frame is its thread's root.
+pub(crate) fn at_thread_root() -> bool {
+    DEPTH.try_with(|depth| depth.get() == 0).unwrap_or(false)
 }
 
 /// One slot's value as the running code sees it.

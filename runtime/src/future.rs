@@ -13,7 +13,7 @@ use std::task::{Context as TaskContext, Poll};
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
-use crate::context::{Context, Frame, Values, swap_current};
+use crate::context::{Context, Frame, Values, install, restore};
 use crate::id::CorrelationId;
 
 pin_project! {
@@ -89,11 +89,11 @@ fn in_frame<R>(frame: &mut Frame, f: impl FnOnce() -> R) -> R {
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
             if self.installed {
-                swap_current(self.frame);
+                restore(self.frame);
             }
         }
     }
-    let installed = swap_current(frame);
+    let installed = install(frame);
     let _restore = Restore { frame, installed };
     f()
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::context::{Frame, Values, swap_current};
+use crate::context::{Frame, Values, install, restore};
 use crate::misuse;
 use crate::slot::SlotKey;
 use crate::token::{self, Token};
@@ -79,7 +79,7 @@ impl FrameGuard {
     #[inline]
     pub(crate) fn enter(values: Values) -> Self {
         let mut saved = Frame::entered(values);
-        let installed = swap_current(&mut saved);
+        let installed = install(&mut saved);
         Self {
             saved,
             installed,
@@ -95,7 +95,7 @@ impl Drop for FrameGuard {
         // installed. The frame swapped out here is dropped with `self`, after
         // the thread's cell is released.
         if self.installed {
-            swap_current(&mut self.saved);
+            restore(&mut self.saved);
         }
     }
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::context::{Frame, Stored, with_frame};
+use crate::context::{self, Frame, Stored, with_frame};
 use crate::misuse::{self, Owner};
 use crate::slot::SlotKey;
 
@@ -23,6 +23,9 @@ static NEXT_FRAME_ID: AtomicU64 = AtomicU64::new(1);
 /// The sets made in one frame, oldest first.
 pub(crate) struct SetLog {
     frame_id: u64,
+    /// The frame is its thread's root, where sets belong to the task that
+    /// made them (see `misuse.rs`); a frame never changes this.
+    at_thread_root: bool,
     next_serial: u64,
     entries: Vec<Entry>,
 }
@@ -50,12 +53,17 @@ enum EntryState {
 }
 
 impl SetLog {
-    fn new() -> Self {
+    fn new(at_thread_root: bool) -> Self {
         Self {
             frame_id: NEXT_FRAME_ID.fetch_add(1, Ordering::Relaxed),
+            at_thread_root,
             next_serial: 0,
             entries: Vec::new(),
         }
+    }
+
+    pub(crate) fn at_thread_root(&self) -> bool {
+        self.at_thread_root
     }
 
     /// Whether any set of this frame is still recorded.
@@ -229,13 +237,15 @@ pub(crate) fn set(key: SlotKey, slot_name: &'static str, value: Stored) -> Token
 }
 
 fn set_in(frame: &mut Frame, key: SlotKey, slot_name: &'static str, value: Stored) -> Token {
-    let owner = if frame.is_thread_root {
+    let log = frame
+        .log
+        .get_or_insert_with(|| Box::new(SetLog::new(context::at_thread_root())));
+    let owner = if log.at_thread_root {
         Owner::current()
     } else {
         Owner::default()
     };
     let replaced = frame.values.replace(key, value);
-    let log = frame.log.get_or_insert_with(|| Box::new(SetLog::new()));
     let serial = log.next_serial;
     log.next_serial += 1;
     log.entries.push(Entry {
@@ -274,13 +284,9 @@ pub(crate) fn reset(key: SlotKey, token: Token) -> Result<(), ResetError> {
 }
 
 fn reset_in(frame: &mut Frame, token: &Token) -> Result<Garbage, ResetErrorKind> {
-    let Frame {
-        values,
-        log,
-        is_thread_root,
-    } = frame;
+    let Frame { values, log } = frame;
     let mut garbage = Garbage::default();
-    let (log, index) = locate(log, *is_thread_root, token)?;
+    let (log, index) = locate(log, token)?;
     let Some(index) = index else {
         // Discarded beneath a pinned set: its value can never show again, so
         // undoing it has nothing left to do.
@@ -314,7 +320,6 @@ fn reset_in(frame: &mut Frame, token: &Token) -> Result<Garbage, ResetErrorKind>
 /// holding its token is in the wrong context.
 fn locate<'log>(
     log: &'log mut Option<Box<SetLog>>,
-    is_thread_root: bool,
     token: &Token,
 ) -> Result<(&'log mut SetLog, Option<usize>), ResetErrorKind> {
     let log = log
@@ -325,7 +330,7 @@ fn locate<'log>(
         .entries
         .binary_search_by_key(&token.serial, |entry| entry.serial)
         .ok();
-    if is_thread_root && index.is_some_and(|i| log.entries[i].owner != Owner::current()) {
+    if log.at_thread_root && index.is_some_and(|i| log.entries[i].owner != Owner::current()) {
         return Err(ResetErrorKind::WrongContext);
     }
     Ok((log, index))
@@ -358,7 +363,7 @@ impl Extend<Stored> for Garbage {
 fn pin(frame: &mut Frame, token: &Token) -> Garbage {
     let mut garbage = Garbage::default();
     // Not this frame's token, or (at a thread root) not this task's set.
-    let Ok((log, Some(index))) = locate(&mut frame.log, frame.is_thread_root, token) else {
+    let Ok((log, Some(index))) = locate(&mut frame.log, token) else {
         return garbage;
     };
     let key = token.key;
