@@ -67,6 +67,11 @@ impl Values {
 
     /// Unsets one slot and returns what it held, to be dropped by the caller.
     fn clear(&mut self, key: SlotKey) -> Stored {
+        if !key.is_correlation_id() && self.user.is_none() {
+            // No user slot is set: nothing to remove, and no map to look in
+            // (the tower layer clears one on every request).
+            return Stored::User(None);
+        }
         self.replace(key, Stored::empty(key))
     }
 
@@ -482,12 +487,8 @@ impl Context {
 
     /// Unsets `slot` in place: [`Context::without`] without moving the
     /// context (the tower layer does this on every request).
-    #[inline]
     pub(crate) fn remove<T: 'static>(&mut self, slot: &'static Slot<T>) {
-        let key = slot.key();
-        if key.is_correlation_id() || self.values.user.is_some() {
-            drop(self.values.clear(key));
-        }
+        drop(self.values.clear(slot.key()));
     }
 
     /// Runs `f` in a copy of this context on the current thread, then
