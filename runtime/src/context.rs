@@ -3,17 +3,21 @@
 //!
 //! Every thread has one *current frame*. A frame owns the values code sees
 //! plus the log of sets that tokens refer to. A correlated future owns a frame
-//! of its own and swaps it into the thread's cell for the length of each poll
-//! (see `future.rs`), so nothing it sets is visible between polls.
+//! of its own and lends it to the thread for the length of each poll
+//! ([`in_frame`], used by `future.rs`): the thread keeps a pointer to the
+//! current frame's cell, so entering and leaving cost a pointer each way
+//! whatever the frame holds, and nothing the future sets is visible between
+//! polls. A synchronous `#[correlated]` call still swaps its frame into the
+//! current cell ([`install`], [`restore`]).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::mem;
+use std::ptr;
 use std::sync::Arc;
 
 use crate::future::Correlated;
-use crate::guard::FrameGuard;
 use crate::id::CorrelationId;
 use crate::slot::{Slot, SlotKey};
 use crate::token::SetLog;
@@ -189,8 +193,54 @@ impl Stored {
     }
 }
 
+/// The thread's own frame, current whenever no [`in_frame`] call is running
+/// on the thread.
+struct RootFrame(RefCell<Frame>);
+
+impl Drop for RootFrame {
+    fn drop(&mut self) {
+        // Thread-local destructors run after the thread's own code, so no
+        // `in_frame` call is on the stack: `CURRENT` points here or is null.
+        CURRENT.set(ptr::null());
+    }
+}
+
 thread_local! {
-    static CURRENT: RefCell<Frame> = const { RefCell::new(Frame::THREAD_ROOT) };
+    static ROOT: RootFrame = const { RootFrame(RefCell::new(Frame::THREAD_ROOT)) };
+
+    /// The cell of the thread's current frame: `ROOT`, or the frame lent by
+    /// the innermost [`in_frame`] call running on this thread; null until
+    /// the first access and once `ROOT` is destroyed.
+    static CURRENT: Cell<*const RefCell<Frame>> = const { Cell::new(ptr::null()) };
+
+    /// How many frames are entered on this thread above its root: 0 exactly
+    /// while the root frame is current.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` on the cell of the thread's current frame; `None` once the
+/// thread's storage is torn down and no frame is lent.
+#[allow(unsafe_code)]
+#[inline(always)]
+fn with_current_cell<R>(f: impl FnOnce(&RefCell<Frame>) -> R) -> Option<R> {
+    let mut current = CURRENT.get();
+    if current.is_null() {
+        current = point_at_root()?;
+    }
+    // SAFETY: non-null, `CURRENT` points at this thread's `ROOT` (nulled by
+    // its destructor before it is freed) or at a frame lent by an `in_frame`
+    // call still running on this thread, which puts the old value back
+    // before it returns or unwinds. Both outlive this call.
+    Some(f(unsafe { &*current }))
+}
+
+/// Points `CURRENT` at the thread's root frame: once per thread.
+#[cold]
+#[inline(never)]
+fn point_at_root() -> Option<*const RefCell<Frame>> {
+    let root = ROOT.try_with(|root| ptr::from_ref(&root.0)).ok()?;
+    CURRENT.set(root);
+    Some(root)
 }
 
 /// Runs `f` on the thread's current frame.
@@ -199,24 +249,41 @@ thread_local! {
 /// borrowed while user code runs (values are dropped and cloned outside it),
 /// so the borrow cannot fail; if it ever did, this reports "no context"
 /// rather than panicking.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_frame<R>(f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut frame| f(&mut frame)))
-        .ok()
-        .flatten()
+    with_current_cell(|cell| match cell.try_borrow_mut() {
+        Ok(mut frame) => Some(f(&mut frame)),
+        Err(_) => None,
+    })
+    .unwrap_or(None)
+}
+
+/// Runs `f` with `frame` as the thread's current frame and makes the previous
+/// one current again afterwards, also if `f` panics.
+///
+/// The frame is lent, not moved: `CURRENT` points at it for the call, so this
+/// costs two pointer writes however large the frame is (every poll of a
+/// correlated future, every `Context::run`).
+pub(crate) fn in_frame<R>(frame: &RefCell<Frame>, f: impl FnOnce() -> R) -> R {
+    /// Puts the previous frame back when the call ends, by return or unwind.
+    struct PutBack(*const RefCell<Frame>);
+    impl Drop for PutBack {
+        #[inline]
+        fn drop(&mut self) {
+            CURRENT.set(self.0);
+            DEPTH.set(DEPTH.get().wrapping_sub(1));
+        }
+    }
+    let _put_back = PutBack(CURRENT.replace(frame));
+    DEPTH.set(DEPTH.get() + 1);
+    f()
 }
 
 /// Exchanges `frame` with the thread's current frame; false if the thread's
 /// storage is gone.
+#[inline]
 fn swap_current(frame: &mut Frame) -> bool {
     with_frame(|current| mem::swap(current, frame)).is_some()
-}
-
-thread_local! {
-    /// How many frames are entered on this thread above its root: 0 exactly
-    /// while the root frame is current.
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Makes `frame` current and keeps the one it replaces in `frame`, until
@@ -224,7 +291,7 @@ thread_local! {
 pub(crate) fn install(frame: &mut Frame) -> bool {
     let installed = swap_current(frame);
     if installed {
-        let _ = DEPTH.try_with(|depth| depth.set(depth.get() + 1));
+        DEPTH.set(DEPTH.get() + 1);
     }
     installed
 }
@@ -232,13 +299,13 @@ pub(crate) fn install(frame: &mut Frame) -> bool {
 /// Undoes the [`install`] that gave `frame` its contents.
 pub(crate) fn restore(frame: &mut Frame) {
     if swap_current(frame) {
-        let _ = DEPTH.try_with(|depth| depth.set(depth.get().saturating_sub(1)));
+        DEPTH.set(DEPTH.get().saturating_sub(1));
     }
 }
 
 /// Whether the current frame is its thread's root.
 pub(crate) fn at_thread_root() -> bool {
-    DEPTH.try_with(|depth| depth.get() == 0).unwrap_or(false)
+    DEPTH.get() == 0
 }
 
 /// One slot's value as the running code sees it.
@@ -263,14 +330,14 @@ pub(crate) fn load(key: SlotKey) -> Option<Stored> {
 /// ```
 #[inline]
 pub fn current() -> Option<CorrelationId> {
-    let fast = CURRENT.try_with(|cell| match cell.try_borrow() {
+    let fast = with_current_cell(|cell| match cell.try_borrow() {
         Ok(frame) if !frame.is_root_with_sets() => Some(frame.values.correlation_id.clone()),
         _ => None,
     });
     match fast {
-        Ok(Some(id)) => id,
-        Ok(None) => root_current(),
-        Err(_) => None,
+        Some(Some(id)) => id,
+        Some(None) => root_current(),
+        None => None,
     }
 }
 
@@ -504,8 +571,7 @@ impl Context {
     /// assert_eq!(correlate::current(), None);
     /// ```
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _entered = FrameGuard::enter(self.values.clone());
-        f()
+        in_frame(&RefCell::new(Frame::entered(self.values.clone())), f)
     }
 
     /// Attaches a copy of this context to a future or stream: it is current

@@ -3,8 +3,9 @@
 //!
 //! Holding a thread-local value across `.await` is wrong: while the task is
 //! suspended, other tasks run on the same thread and would see it. Instead the
-//! future owns its frame and swaps it into the thread's cell around each poll,
-//! as `tracing::Instrumented` and tokio's `TaskLocalFuture` do.
+//! future owns its frame and lends it to the thread around each poll (like
+//! `tracing::Instrumented` entering its span; tokio's `TaskLocalFuture` swaps
+//! its value in and out instead, which costs a copy each way).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,8 +14,9 @@ use std::task::{Context as TaskContext, Poll};
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
-use crate::context::{Context, Frame, Values, install, restore};
+use crate::context::{Context, Frame, Values, in_frame};
 use crate::id::CorrelationId;
+use std::cell::RefCell;
 
 pin_project! {
     /// A future or stream that runs in its own context.
@@ -37,7 +39,8 @@ pin_project! {
     /// ```
     #[must_use = "futures and streams do nothing unless polled"]
     pub struct Correlated<T> {
-        frame: Frame,
+        // Lent to the thread for each poll (`in_frame`), not moved.
+        frame: RefCell<Frame>,
         // `None` once a future completed or the value was dropped in place.
         #[pin]
         inner: Option<T>,
@@ -54,10 +57,16 @@ pin_project! {
     }
 }
 
+// SAFETY: `&Correlated` reaches only `inner`. Its frame's cells are used
+// through `Pin<&mut Self>` (poll, drop), and through the thread's pointer to
+// the current frame only while such a call runs on that thread.
+#[allow(unsafe_code)]
+unsafe impl<T: Sync> Sync for Correlated<T> {}
+
 impl<T> Correlated<T> {
     pub(crate) fn new(values: Values, inner: T) -> Self {
         Self {
-            frame: Frame::entered(values),
+            frame: RefCell::new(Frame::entered(values)),
             inner: Some(inner),
         }
     }
@@ -70,32 +79,13 @@ impl<T> Correlated<T> {
     /// `async fn`'s first poll.
     #[cfg(feature = "tower")]
     pub(crate) fn make_in(values: Values, make: impl FnOnce() -> T) -> Self {
-        let mut frame = Frame::entered(values);
-        let inner = in_frame(&mut frame, make);
+        let frame = RefCell::new(Frame::entered(values));
+        let inner = in_frame(&frame, make);
         Self {
             frame,
             inner: Some(inner),
         }
     }
-}
-
-/// Runs `f` with `frame` current, and puts the previous frame back afterwards,
-/// also if `f` panics.
-fn in_frame<R>(frame: &mut Frame, f: impl FnOnce() -> R) -> R {
-    struct Restore<'a> {
-        frame: &'a mut Frame,
-        installed: bool,
-    }
-    impl Drop for Restore<'_> {
-        fn drop(&mut self) {
-            if self.installed {
-                restore(self.frame);
-            }
-        }
-    }
-    let installed = install(frame);
-    let _restore = Restore { frame, installed };
-    f()
 }
 
 impl<F: Future> Future for Correlated<F> {

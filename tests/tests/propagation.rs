@@ -222,3 +222,12 @@ async fn context_captured_in_a_scope_at_the_root_of_the_test_body_is_carried() {
     assert_eq!(carried, (Some("main-body".into()), None));
     assert_eq!(plain, (None, None));
 }
+
+fn assert_send_and_sync<T: Send + Sync>() {}
+
+#[test]
+fn a_correlated_future_or_stream_is_send_and_sync_when_its_inner_value_is() {
+    // Bodies for `reqwest::Body::wrap_stream` and similar must be `Sync`.
+    assert_send_and_sync::<correlate::Correlated<std::future::Ready<u8>>>();
+    assert_send_and_sync::<correlate::Correlated<futures::stream::Iter<std::vec::IntoIter<u8>>>>();
+}
