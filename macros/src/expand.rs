@@ -5,9 +5,10 @@
 //!
 //! - an `async fn` runs its body as a future that carries the context
 //!   (`wrap`): the context is current only while the body is polled;
-//! - a plain `fn` enters the context until an RAII guard drops (`enter`);
+//! - a plain `fn` enters the context until a pinned frame drops (`frame`,
+//!   `enter`);
 //! - a plain `fn` that ends with `async { .. }` or `Box::pin(async { .. })`
-//!   does both: the guard covers the code that builds the future, and the
+//!   does both: the frame covers the code that builds the future, and the
 //!   future carries the context for its whole life (`in_current_context`).
 //!
 //! Spans: the user's tokens keep their spans, so type errors in the body and
@@ -158,20 +159,25 @@ fn fake_return(output: &ReturnType) -> Option<TokenStream> {
 // Input:  fn f(..) -> Ret { body }
 // Output: fn f(..) -> Ret {
 //             <context>
-//             let __correlate_guard = ::correlate::__private::enter(__correlate_context);
+//             let __correlate_frame =
+//                 ::core::pin::pin!(::correlate::__private::frame(__correlate_context));
+//             ::correlate::__private::enter(__correlate_frame.as_ref());
 //             { body }
 //         }
 //
-// An RAII guard, never a closure: a closure could not return borrows of the
-// arguments (tokio-rs/tracing#2796), and `return` and `?` in the body would
-// leave the closure instead of the function. The body stays a block of its
-// own, so its `use` items do not reach the generated lines, and its locals
-// are dropped while the guard still holds the context.
+// A pinned frame, left when it drops, never a closure: a closure could not
+// return borrows of the arguments (tokio-rs/tracing#2796), and `return` and
+// `?` in the body would leave the closure instead of the function. Pinned,
+// the frame stays where the thread can point at it until its `Drop` runs
+// (runtime `current.rs`). The body stays a block of its own, so its `use`
+// items do not reach the generated lines, and its locals are dropped while
+// the frame is still current.
 fn sync_body(krate: &Path, body: &Block) -> TokenStream {
     let ctx = context_ident();
-    let guard = Ident::new("__correlate_guard", Span::mixed_site());
+    let frame = Ident::new("__correlate_frame", Span::mixed_site());
     quote! {
-        let #guard = #krate::__private::enter(#ctx);
+        let #frame = ::core::pin::pin!(#krate::__private::frame(#ctx));
+        #krate::__private::enter(#frame.as_ref());
         #body
     }
 }
@@ -180,12 +186,12 @@ fn sync_body(krate: &Path, body: &Block) -> TokenStream {
 //         (or `Box::pin(async move { .. })`, the shape `#[async_trait]` emits)
 // Output: fn f(..) -> impl Future<Output = T> {
 //             <context>
-//             let __correlate_guard = ::correlate::__private::enter(__correlate_context);
+//             <the frame, as for a plain fn>
 //             { stmts; ::correlate::__private::in_current_context(async move { .. }) }
 //         }
 //
-// The guard covers the statements that build the future; the future takes a
-// snapshot of the context where it is built, inside the guard, and carries it
+// The frame covers the statements that build the future; the future takes a
+// snapshot of the context where it is built, inside the frame, and carries it
 // for as long as it lives, however long after the function returned.
 fn future_body(krate: &Path, mut body: Block) -> TokenStream {
     if let Some(tail) = item::future_tail_mut(&mut body) {

@@ -3,14 +3,15 @@
 //!
 //! Every handler call builds a [`Context`] at entry (inherit, fresh, or an
 //! explicit ID, plus slot bindings), then either wraps its future
-//! ([`wrap`]) or enters the context synchronously until the guard drops
-//! ([`enter`]).
+//! ([`wrap`]) or enters the context synchronously until its pinned frame
+//! drops ([`frame`], [`enter`]).
 
 use std::future::IntoFuture;
+use std::pin::Pin;
 
 pub use crate::context::Context;
 pub use crate::future::Correlated;
-pub use crate::guard::FrameGuard;
+pub use crate::guard::SyncFrame;
 use crate::id::{CorrelationId, IntoCorrelationId};
 use crate::slot::Slot;
 
@@ -53,10 +54,17 @@ pub fn wrap<F: IntoFuture>(context: Context, future: F) -> Correlated<F::IntoFut
     Correlated::new(context.into_values(), future.into_future())
 }
 
-/// A synchronous body: `context` is current until the guard drops.
+/// A synchronous body's frame: pin it (`core::pin::pin!`), then [`enter`]
+/// it; `context` is current until the frame is dropped.
 #[inline]
-pub fn enter(context: Context) -> FrameGuard {
-    FrameGuard::enter(context.into_values())
+pub fn frame(context: Context) -> SyncFrame {
+    SyncFrame::new(context.into_values())
+}
+
+/// Makes a pinned [`frame`] current until it is dropped.
+#[inline]
+pub fn enter(frame: Pin<&SyncFrame>) {
+    frame.enter();
 }
 
 /// The `async` tail of a function that returns a future: it runs in the

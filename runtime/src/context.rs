@@ -1,22 +1,17 @@
 //! Contexts: the set of slot values that running code sees, and the
 //! per-thread cell that holds the current one.
 //!
-//! Every thread has one *current frame*. A frame owns the values code sees
-//! plus the log of sets that tokens refer to. A correlated future owns a frame
-//! of its own and lends it to the thread for the length of each poll
-//! ([`in_frame`], used by `future.rs`): the thread keeps a pointer to the
-//! current frame's cell, so entering and leaving cost a pointer each way
-//! whatever the frame holds, and nothing the future sets is visible between
-//! polls. A synchronous `#[correlated]` call still swaps its frame into the
-//! current cell ([`install`], [`restore`]).
+//! Every thread has one *current frame* (which one: `current.rs`). A frame
+//! owns the values code sees plus the log of sets that tokens refer to. A
+//! correlated future owns a frame of its own and enters it for the length of
+//! each poll (see `future.rs`), so nothing it sets is visible between polls.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::mem;
-use std::ptr;
 use std::sync::Arc;
 
+use crate::current::{FrameCell, in_frame, with_current_cell, with_frame};
 use crate::future::Correlated;
 use crate::id::CorrelationId;
 use crate::slot::{Slot, SlotKey};
@@ -119,8 +114,9 @@ impl Values {
 ///
 /// Whether a frame is its thread's root is not stored here: a frame only
 /// needs to know once it records a set, and its log remembers it then (see
-/// [`at_thread_root`]). Every entry and exit moves a whole frame, so every
-/// byte left out is saved twice per poll.
+/// [`at_thread_root`](crate::current::at_thread_root)). Every correlated
+/// future and every `#[correlated]` call carries a frame, so every byte left
+/// out is saved in each of them.
 pub(crate) struct Frame {
     pub(crate) values: Values,
     /// Created by the first `set`; most frames never need one.
@@ -128,7 +124,7 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    const THREAD_ROOT: Frame = Frame {
+    pub(crate) const THREAD_ROOT: Frame = Frame {
         values: Values::EMPTY,
         log: None,
     };
@@ -193,121 +189,6 @@ impl Stored {
     }
 }
 
-/// The thread's own frame, current whenever no [`in_frame`] call is running
-/// on the thread.
-struct RootFrame(RefCell<Frame>);
-
-impl Drop for RootFrame {
-    fn drop(&mut self) {
-        // Thread-local destructors run after the thread's own code, so no
-        // `in_frame` call is on the stack: `CURRENT` points here or is null.
-        CURRENT.set(ptr::null());
-    }
-}
-
-thread_local! {
-    static ROOT: RootFrame = const { RootFrame(RefCell::new(Frame::THREAD_ROOT)) };
-
-    /// The cell of the thread's current frame: `ROOT`, or the frame lent by
-    /// the innermost [`in_frame`] call running on this thread; null until
-    /// the first access and once `ROOT` is destroyed.
-    static CURRENT: Cell<*const RefCell<Frame>> = const { Cell::new(ptr::null()) };
-
-    /// How many frames are entered on this thread above its root: 0 exactly
-    /// while the root frame is current.
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Runs `f` on the cell of the thread's current frame; `None` once the
-/// thread's storage is torn down and no frame is lent.
-#[allow(unsafe_code)]
-#[inline(always)]
-fn with_current_cell<R>(f: impl FnOnce(&RefCell<Frame>) -> R) -> Option<R> {
-    let mut current = CURRENT.get();
-    if current.is_null() {
-        current = point_at_root()?;
-    }
-    // SAFETY: non-null, `CURRENT` points at this thread's `ROOT` (nulled by
-    // its destructor before it is freed) or at a frame lent by an `in_frame`
-    // call still running on this thread, which puts the old value back
-    // before it returns or unwinds. Both outlive this call.
-    Some(f(unsafe { &*current }))
-}
-
-/// Points `CURRENT` at the thread's root frame: once per thread.
-#[cold]
-#[inline(never)]
-fn point_at_root() -> Option<*const RefCell<Frame>> {
-    let root = ROOT.try_with(|root| ptr::from_ref(&root.0)).ok()?;
-    CURRENT.set(root);
-    Some(root)
-}
-
-/// Runs `f` on the thread's current frame.
-///
-/// `None` while the thread's storage is being torn down. The cell is never
-/// borrowed while user code runs (values are dropped and cloned outside it),
-/// so the borrow cannot fail; if it ever did, this reports "no context"
-/// rather than panicking.
-#[inline(always)]
-pub(crate) fn with_frame<R>(f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
-    with_current_cell(|cell| match cell.try_borrow_mut() {
-        Ok(mut frame) => Some(f(&mut frame)),
-        Err(_) => None,
-    })
-    .unwrap_or(None)
-}
-
-/// Runs `f` with `frame` as the thread's current frame and makes the previous
-/// one current again afterwards, also if `f` panics.
-///
-/// The frame is lent, not moved: `CURRENT` points at it for the call, so this
-/// costs two pointer writes however large the frame is (every poll of a
-/// correlated future, every `Context::run`).
-pub(crate) fn in_frame<R>(frame: &RefCell<Frame>, f: impl FnOnce() -> R) -> R {
-    /// Puts the previous frame back when the call ends, by return or unwind.
-    struct PutBack(*const RefCell<Frame>);
-    impl Drop for PutBack {
-        #[inline]
-        fn drop(&mut self) {
-            CURRENT.set(self.0);
-            DEPTH.set(DEPTH.get().wrapping_sub(1));
-        }
-    }
-    let _put_back = PutBack(CURRENT.replace(frame));
-    DEPTH.set(DEPTH.get() + 1);
-    f()
-}
-
-/// Exchanges `frame` with the thread's current frame; false if the thread's
-/// storage is gone.
-#[inline]
-fn swap_current(frame: &mut Frame) -> bool {
-    with_frame(|current| mem::swap(current, frame)).is_some()
-}
-
-/// Makes `frame` current and keeps the one it replaces in `frame`, until
-/// [`restore`]; false if the thread's storage is gone.
-pub(crate) fn install(frame: &mut Frame) -> bool {
-    let installed = swap_current(frame);
-    if installed {
-        DEPTH.set(DEPTH.get() + 1);
-    }
-    installed
-}
-
-/// Undoes the [`install`] that gave `frame` its contents.
-pub(crate) fn restore(frame: &mut Frame) {
-    if swap_current(frame) {
-        DEPTH.set(DEPTH.get().saturating_sub(1));
-    }
-}
-
-/// Whether the current frame is its thread's root.
-pub(crate) fn at_thread_root() -> bool {
-    DEPTH.get() == 0
-}
-
 /// One slot's value as the running code sees it.
 pub(crate) fn load(key: SlotKey) -> Option<Stored> {
     with_frame(|frame| frame.visible_load(key))
@@ -359,6 +240,7 @@ fn root_current() -> Option<CorrelationId> {
 /// let logged = correlate::with_current(|id| format!("[{}]", id.map_or("-", |id| id.as_str())));
 /// assert_eq!(logged, format!("[{id}]"));
 /// ```
+#[inline]
 pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
     // The ID is copied out so that `f` runs with the thread's cell released:
     // `f` may then read or set any slot.
@@ -571,7 +453,7 @@ impl Context {
     /// assert_eq!(correlate::current(), None);
     /// ```
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        in_frame(&RefCell::new(Frame::entered(self.values.clone())), f)
+        in_frame(&FrameCell::new(Frame::entered(self.values.clone())), f)
     }
 
     /// Attaches a copy of this context to a future or stream: it is current

@@ -14,9 +14,9 @@ use std::task::{Context as TaskContext, Poll};
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
-use crate::context::{Context, Frame, Values, in_frame};
+use crate::context::{Context, Frame, Values};
+use crate::current::{FrameCell, in_frame};
 use crate::id::CorrelationId;
-use std::cell::RefCell;
 
 pin_project! {
     /// A future or stream that runs in its own context.
@@ -39,8 +39,8 @@ pin_project! {
     /// ```
     #[must_use = "futures and streams do nothing unless polled"]
     pub struct Correlated<T> {
-        // Lent to the thread for each poll (`in_frame`), not moved.
-        frame: RefCell<Frame>,
+        // Entered for each poll (`in_frame`), never moved out.
+        frame: FrameCell,
         // `None` once a future completed or the value was dropped in place.
         #[pin]
         inner: Option<T>,
@@ -58,15 +58,15 @@ pin_project! {
 }
 
 // SAFETY: `&Correlated` reaches only `inner`. Its frame's cells are used
-// through `Pin<&mut Self>` (poll, drop), and through the thread's pointer to
-// the current frame only while such a call runs on that thread.
+// through `Pin<&mut Self>` (poll, drop), and through the thread's chain of
+// entered frames only while such a call runs on that thread.
 #[allow(unsafe_code)]
 unsafe impl<T: Sync> Sync for Correlated<T> {}
 
 impl<T> Correlated<T> {
     pub(crate) fn new(values: Values, inner: T) -> Self {
         Self {
-            frame: RefCell::new(Frame::entered(values)),
+            frame: FrameCell::new(Frame::entered(values)),
             inner: Some(inner),
         }
     }
@@ -79,7 +79,7 @@ impl<T> Correlated<T> {
     /// `async fn`'s first poll.
     #[cfg(feature = "tower")]
     pub(crate) fn make_in(values: Values, make: impl FnOnce() -> T) -> Self {
-        let frame = RefCell::new(Frame::entered(values));
+        let frame = FrameCell::new(Frame::entered(values));
         let inner = in_frame(&frame, make);
         Self {
             frame,
@@ -101,7 +101,7 @@ impl<F: Future> Future for Correlated<F> {
             let output = future.poll(cx);
             if output.is_ready() {
                 // Dropped now, while its context is current, so that `Drop`
-                // has nothing left to do and skips a second swap.
+                // has nothing left to do and does not enter the frame again.
                 inner.set(None);
             }
             output

@@ -1,9 +1,12 @@
 //! Guards that restore state when a scope ends, by return or by unwinding.
 
+use std::cell::Cell;
 use std::fmt;
-use std::marker::PhantomData;
+use std::marker::{PhantomData, PhantomPinned};
+use std::pin::Pin;
 
-use crate::context::{Frame, Values, install, restore};
+use crate::context::{Frame, Values};
+use crate::current::{self, FrameCell};
 use crate::misuse;
 use crate::slot::SlotKey;
 use crate::token::{self, Token};
@@ -65,43 +68,55 @@ impl fmt::Debug for ScopeGuard {
     }
 }
 
-/// Makes a new frame current until dropped, then puts the previous frame
-/// back, also on unwind: the synchronous half of entering a context.
+/// The frame of a synchronous `#[correlated]` call: entered once pinned,
+/// left when dropped, also on unwind.
 ///
-/// It is `!Send`: the frame it saved belongs to this thread.
-pub struct FrameGuard {
-    saved: Frame,
-    installed: bool,
+/// Pinned so that the thread may point at it (see `current.rs`): a pinned
+/// value's `Drop` runs before its memory is reused, and `Drop` takes it out of
+/// the thread's chain from wherever it is. Forgetting a `Box::pin`ned one
+/// leaks it, still valid; nothing can dangle. `!Send`: the chain it joins
+/// belongs to this thread.
+pub struct SyncFrame {
+    cell: FrameCell,
+    entered: Cell<bool>,
+    _pinned: PhantomPinned,
     _not_send: PhantomData<*const ()>,
 }
 
-impl FrameGuard {
+impl SyncFrame {
     #[inline]
-    pub(crate) fn enter(values: Values) -> Self {
-        let mut saved = Frame::entered(values);
-        let installed = install(&mut saved);
+    pub(crate) fn new(values: Values) -> Self {
         Self {
-            saved,
-            installed,
+            cell: FrameCell::new(Frame::entered(values)),
+            entered: Cell::new(false),
+            _pinned: PhantomPinned,
             _not_send: PhantomData,
         }
     }
-}
 
-impl Drop for FrameGuard {
+    /// Makes this frame current until it is dropped. Entering it again
+    /// changes nothing.
     #[inline]
-    fn drop(&mut self) {
-        // Guards nest lexically, so the current frame is the one `enter`
-        // installed. The frame swapped out here is dropped with `self`, after
-        // the thread's cell is released.
-        if self.installed {
-            restore(&mut self.saved);
+    pub(crate) fn enter(self: Pin<&Self>) {
+        if !self.entered.replace(true) {
+            current::enter(&self.cell);
         }
     }
 }
 
-impl fmt::Debug for FrameGuard {
+impl Drop for SyncFrame {
+    #[inline]
+    fn drop(&mut self) {
+        // The frame's values are dropped after this, with the caller's frame
+        // current again.
+        if self.entered.get() {
+            current::leave(&self.cell);
+        }
+    }
+}
+
+impl fmt::Debug for SyncFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FrameGuard").finish_non_exhaustive()
+        f.debug_struct("SyncFrame").finish_non_exhaustive()
     }
 }

@@ -58,6 +58,7 @@
 #![warn(missing_docs)]
 
 mod context;
+mod current;
 #[cfg(any(feature = "log", feature = "tracing"))]
 mod fields;
 mod future;

@@ -12,7 +12,8 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::context::{self, Frame, Stored, with_frame};
+use crate::context::{Frame, Stored};
+use crate::current::{self, with_frame};
 use crate::misuse::{self, Owner};
 use crate::slot::SlotKey;
 
@@ -239,7 +240,7 @@ pub(crate) fn set(key: SlotKey, slot_name: &'static str, value: Stored) -> Token
 fn set_in(frame: &mut Frame, key: SlotKey, slot_name: &'static str, value: Stored) -> Token {
     let log = frame
         .log
-        .get_or_insert_with(|| Box::new(SetLog::new(context::at_thread_root())));
+        .get_or_insert_with(|| Box::new(SetLog::new(current::at_thread_root())));
     let owner = if log.at_thread_root {
         Owner::current()
     } else {

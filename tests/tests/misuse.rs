@@ -165,9 +165,8 @@ fn context_run_and_correlated_sync_functions_inside_a_plain_task_are_not_reporte
     let _serial = serial();
     let before = reports();
 
-    // What `#[correlated]` on a sync fn expands into.
+    #[correlate::correlated]
     fn correlated_sync_fn() -> Option<String> {
-        let _entered = __private::enter(__private::inherit());
         drop(correlate::set(id("forgotten-inside")));
         current_text()
     }

@@ -1,0 +1,156 @@
+//! Promise 12 and 13, for the chain of entered frames: a thread points at the
+//! frame that is current, so no order in which frames are left, and no frame
+//! kept, moved or leaked past its scope, may leave it pointing at freed
+//! memory. Safe code can build every one of these through
+//! `correlate::__private` (what `#[correlated]` expands into); each test ends
+//! with the thread back at its root. CI also runs them under Miri, which
+//! fails on any read of a freed frame (`.ci/test`; one test leaks a frame
+//! on purpose, hence `-Zmiri-ignore-leaks`).
+
+use std::pin::Pin;
+use std::thread;
+
+use correlate::{__private, Context, FutureExt};
+
+mod support;
+use support::{YieldOnce, current_text, id};
+
+fn pinned_frame(text: &str) -> Pin<Box<__private::SyncFrame>> {
+    Box::pin(__private::frame(
+        Context::new().with_correlation_id(id(text)),
+    ))
+}
+
+/// Runs `f` on a thread of its own, so a leaked frame cannot reach other tests.
+fn on_a_new_thread(f: impl FnOnce() + Send + 'static) {
+    thread::spawn(f).join().expect("the test thread panicked");
+}
+
+#[test]
+fn frames_dropped_out_of_order_leave_the_thread_at_its_root() {
+    on_a_new_thread(|| {
+        let outer = pinned_frame("outer");
+        __private::enter(outer.as_ref());
+        let inner = pinned_frame("inner");
+        __private::enter(inner.as_ref());
+        assert_eq!(current_text().as_deref(), Some("inner"));
+
+        drop(outer);
+        assert_eq!(current_text().as_deref(), Some("inner"));
+        // `inner` still remembers what was current below `outer`, not `outer`.
+        drop(inner);
+        assert_eq!(current_text(), None);
+    });
+}
+
+#[test]
+fn three_frames_dropped_middle_first() {
+    on_a_new_thread(|| {
+        let a = pinned_frame("a");
+        __private::enter(a.as_ref());
+        let b = pinned_frame("b");
+        __private::enter(b.as_ref());
+        let c = pinned_frame("c");
+        __private::enter(c.as_ref());
+        drop(b);
+        assert_eq!(current_text().as_deref(), Some("c"));
+        drop(c);
+        assert_eq!(current_text().as_deref(), Some("a"));
+        drop(a);
+        assert_eq!(current_text(), None);
+    });
+}
+
+#[test]
+fn entering_a_frame_twice_changes_nothing() {
+    on_a_new_thread(|| {
+        let frame = pinned_frame("once");
+        __private::enter(frame.as_ref());
+        __private::enter(frame.as_ref());
+        assert_eq!(current_text().as_deref(), Some("once"));
+        drop(frame);
+        assert_eq!(current_text(), None);
+    });
+}
+
+#[test]
+fn a_frame_that_is_never_entered_changes_nothing() {
+    on_a_new_thread(|| {
+        drop(pinned_frame("never"));
+        assert_eq!(current_text(), None);
+    });
+}
+
+#[test]
+fn a_leaked_frame_stays_current_and_valid() {
+    on_a_new_thread(|| {
+        let leaked = pinned_frame("leaked");
+        __private::enter(leaked.as_ref());
+        std::mem::forget(leaked);
+        // Wrong, but memory-safe: the frame is still there to be read.
+        assert_eq!(current_text().as_deref(), Some("leaked"));
+        let later = pinned_frame("later");
+        __private::enter(later.as_ref());
+        drop(later);
+        assert_eq!(current_text().as_deref(), Some("leaked"));
+    });
+}
+
+#[test]
+fn a_frame_entered_in_a_poll_and_kept_after_it_outlives_the_future() {
+    on_a_new_thread(|| {
+        let mut kept = None;
+        futures::executor::block_on(
+            async {
+                let frame = pinned_frame("kept");
+                __private::enter(frame.as_ref());
+                kept = Some(frame);
+                YieldOnce(false).await;
+            }
+            .correlated(id("polled")),
+        );
+        // The future and its frame are gone; the kept frame links past them.
+        assert_eq!(current_text().as_deref(), Some("kept"));
+        drop(kept);
+        assert_eq!(current_text(), None);
+    });
+}
+
+#[test]
+fn a_frame_entered_before_a_poll_and_dropped_inside_it() {
+    on_a_new_thread(|| {
+        let outer = pinned_frame("outer");
+        __private::enter(outer.as_ref());
+        let seen = futures::executor::block_on(
+            async move {
+                drop(outer);
+                let inside = current_text();
+                YieldOnce(false).await;
+                (inside, current_text())
+            }
+            .correlated(id("polled")),
+        );
+        assert_eq!(seen, (Some("polled".to_owned()), Some("polled".to_owned())));
+        assert_eq!(current_text(), None);
+    });
+}
+
+#[test]
+fn context_run_inside_a_frame_inside_a_poll_unwinds_back_to_the_root() {
+    on_a_new_thread(|| {
+        let result = std::panic::catch_unwind(|| {
+            futures::executor::block_on(
+                async {
+                    let frame = pinned_frame("sync");
+                    __private::enter(frame.as_ref());
+                    Context::new()
+                        .with_correlation_id(id("run"))
+                        .run(|| panic!("inside run"));
+                }
+                .correlated(id("polled")),
+            );
+        });
+        assert!(result.is_err());
+        assert_eq!(current_text(), None);
+    });
+}
