@@ -69,10 +69,6 @@ thread_local! {
     /// The top of the chain: `ROOT` or the innermost entered frame; null until
     /// the thread first needs it and once `ROOT` is destroyed.
     static CURRENT: Cell<*const FrameCell> = const { Cell::new(ptr::null()) };
-
-    /// How many frames are entered on this thread above its root: 0 exactly
-    /// while the root frame is current.
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Runs `f` on the cell of the thread's current frame; `None` once the
@@ -135,7 +131,6 @@ pub(crate) fn in_frame<R>(cell: &FrameCell, f: impl FnOnce() -> R) -> R {
 #[inline]
 pub(crate) fn enter(cell: &FrameCell) {
     cell.below.set(CURRENT.replace(cell));
-    DEPTH.set(DEPTH.get() + 1);
 }
 
 /// Takes `cell` out of the chain.
@@ -146,7 +141,6 @@ pub(crate) fn leave(cell: &FrameCell) {
     } else {
         unlink(cell);
     }
-    DEPTH.set(DEPTH.get().saturating_sub(1));
 }
 
 /// Takes `cell` out of the middle of the chain: its owner is going away while
@@ -168,7 +162,12 @@ fn unlink(cell: &FrameCell) {
     }
 }
 
-/// Whether the current frame is its thread's root.
+/// Whether the current frame is its thread's root: asked only when a frame
+/// records its first set, so entering and leaving need no count.
 pub(crate) fn at_thread_root() -> bool {
-    DEPTH.get() == 0
+    let current = CURRENT.get();
+    current.is_null()
+        || ROOT
+            .try_with(|root| ptr::eq(current, &root.0))
+            .unwrap_or(false)
 }
