@@ -20,6 +20,10 @@ use crate::token::SetLog;
 /// A user slot's value, type-erased so one context can hold any slots.
 pub(crate) type Erased = Arc<dyn Any + Send + Sync>;
 
+/// User slots' values, sorted by key; shared between snapshots and copied
+/// on write.
+type UserSlots = Arc<Vec<(SlotKey, Erased)>>;
+
 /// One slot's value as the set log stores it.
 pub(crate) enum Stored {
     Id(Option<CorrelationId>),
@@ -31,8 +35,7 @@ pub(crate) enum Stored {
 #[derive(Clone, Default)]
 pub(crate) struct Values {
     pub(crate) correlation_id: Option<CorrelationId>,
-    /// Sorted by key; shared between snapshots and copied on write.
-    user: Option<Arc<Vec<(SlotKey, Erased)>>>,
+    user: Option<UserSlots>,
 }
 
 impl Values {
@@ -222,6 +225,18 @@ pub fn current() -> Option<CorrelationId> {
     }
 }
 
+/// The user slots the running code sees, shared with the current frame.
+fn visible_user_slots() -> Option<UserSlots> {
+    with_frame(|frame| {
+        if frame.is_root_with_sets() {
+            frame.visible_values().user
+        } else {
+            frame.values.user.clone()
+        }
+    })
+    .flatten()
+}
+
 /// `current()` at a thread root with sets recorded: the rare, slow case.
 #[cold]
 #[inline(never)]
@@ -315,22 +330,18 @@ impl Context {
     /// A snapshot of the current context with `id` as its correlation ID:
     /// the same as `Context::current().with_correlation_id(id)`, without
     /// copying the ID that `id` replaces.
+    #[inline]
     pub(crate) fn current_with_correlation_id(id: CorrelationId) -> Self {
-        let values = with_frame(|frame| {
-            if frame.is_root_with_sets() {
-                let mut values = frame.visible_values();
-                values.correlation_id = None;
-                values
-            } else {
-                Values {
-                    correlation_id: None,
-                    user: frame.values.user.clone(),
-                }
-            }
-        })
-        .unwrap_or_default();
-        // Set outside the cell: dropping a replaced ID is not done under it.
-        Self { values }.with_correlation_id(id)
+        // Only the user slots come from the thread, as one pointer in a
+        // register; the ID goes straight into the new context. (Returning a
+        // whole `Values` wrote it in 8-byte pieces that the caller then read
+        // in 16-byte ones, and waited.)
+        Self {
+            values: Values {
+                correlation_id: Some(id),
+                user: visible_user_slots(),
+            },
+        }
     }
 
     /// The context's correlation ID.
