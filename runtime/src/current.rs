@@ -121,15 +121,25 @@ pub(crate) fn in_frame<R>(cell: &FrameCell, f: impl FnOnce() -> R) -> R {
             leave(self.0);
         }
     }
-    enter(cell);
+    // SAFETY: `cell` is borrowed for this whole call, and `_leave` takes it
+    // out of the chain before the call returns or unwinds.
+    #[allow(unsafe_code)]
+    unsafe {
+        enter(cell)
+    };
     let _leave = Leave(cell);
     f()
 }
 
-/// Puts `cell` on top of the chain. The caller must [`leave`] it before the
-/// cell can move or be freed, and must not enter it again before then.
+/// Puts `cell` on top of the chain.
+///
+/// # Safety
+///
+/// SAFETY: callers [`leave`] `cell` before it can move or be freed (the
+/// module's invariant), and do not enter it again before then.
+#[allow(unsafe_code)]
 #[inline]
-pub(crate) fn enter(cell: &FrameCell) {
+pub(crate) unsafe fn enter(cell: &FrameCell) {
     cell.below.set(CURRENT.replace(cell));
 }
 

@@ -99,7 +99,12 @@ impl SyncFrame {
     #[inline]
     pub(crate) fn enter(self: Pin<&Self>) {
         if !self.entered.replace(true) {
-            current::enter(&self.cell);
+            // SAFETY: pinned and `!Unpin`, the frame stays put until `Drop`,
+            // which leaves it; `entered` keeps it from being entered twice.
+            #[allow(unsafe_code)]
+            unsafe {
+                current::enter(&self.cell)
+            };
         }
     }
 }
