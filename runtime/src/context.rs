@@ -1,5 +1,4 @@
-//! Contexts: the set of slot values that running code sees, and the
-//! per-thread cell that holds the current one.
+//! Contexts: the set of slot values that running code sees.
 //!
 //! Every thread has one *current frame* (which one: `current.rs`). A frame
 //! owns the values code sees plus the log of sets that tokens refer to. A

@@ -7,8 +7,8 @@
 //! future, on `Context::run`'s stack, or pinned in a `#[correlated]` fn's
 //! body. At the bottom of every chain is the thread's own root frame.
 //!
-//! The invariant behind the one dereference of `CURRENT` (and of the links
-//! below it): every cell reachable from `CURRENT` is alive. A cell is linked
+//! The invariant behind every dereference of `CURRENT` and of the links
+//! below it: every cell reachable from `CURRENT` is alive. A cell is linked
 //! only by [`in_frame`], which holds a borrow of it for the whole call and
 //! unlinks it before returning or unwinding, or by [`SyncFrame`]-style owners
 //! that are pinned and unlink in `Drop`, which a pinned value is guaranteed to
