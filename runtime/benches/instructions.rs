@@ -115,6 +115,18 @@ const OPS: &[(&str, Op)] = &[
             }
         });
     }),
+    ("read_current_outside_context", |_| {
+        for _ in 0..10 {
+            black_box(correlate::current());
+        }
+    }),
+    ("read_task_local_try_with_clone", |f| {
+        TASK_ID.sync_scope(f.id.clone(), || {
+            for _ in 0..10 {
+                black_box(TASK_ID.try_with(CorrelationId::clone).ok());
+            }
+        });
+    }),
     ("clone_id", |f| {
         black_box(black_box(&f.id).clone());
     }),

@@ -33,10 +33,7 @@ pub fn fresh() -> Context {
 /// `#[correlated(id = EXPR)]`: the caller's context with `id`, or a new ID
 /// when `id` is missing or invalid.
 pub fn explicit(id: impl IntoCorrelationId) -> Context {
-    let id = id
-        .into_correlation_id()
-        .unwrap_or_else(CorrelationId::generate);
-    Context::current_with_correlation_id(id)
+    Context::current_with_correlation_id(id.into_correlation_id_or_generate())
 }
 
 /// `#[correlated(SLOT = EXPR)]`: binds one slot for the body.

@@ -10,7 +10,7 @@ use std::fmt;
 use std::mem;
 use std::sync::Arc;
 
-use crate::current::{FrameCell, in_frame, with_current_cell, with_frame};
+use crate::current::{FrameCell, in_frame, with_frame, with_frame_or};
 use crate::future::Correlated;
 use crate::id::CorrelationId;
 use crate::slot::{Slot, SlotKey};
@@ -156,6 +156,14 @@ impl Frame {
         }
     }
 
+    /// `shows` for the correlation ID, out of line: `current()` asks it only
+    /// at a thread root with sets recorded.
+    #[cold]
+    #[inline(never)]
+    fn root_shows_correlation_id(&mut self) -> bool {
+        self.shows(SlotKey::CORRELATION_ID)
+    }
+
     fn visible_load(&mut self, key: SlotKey) -> Stored {
         if !self.is_root_with_sets() || self.shows(key) {
             self.values.load(key)
@@ -165,15 +173,23 @@ impl Frame {
     }
 
     fn visible_values(&mut self) -> Values {
-        let mut values = self.values.clone();
         if self.is_root_with_sets() {
-            let keys: Vec<SlotKey> = values.keys().collect();
-            for key in keys {
-                if !self.shows(key) {
-                    // Only a reference count drops here: `self.values` still
-                    // holds the value, so no user code runs.
-                    drop(values.clear(key));
-                }
+            self.root_visible_values()
+        } else {
+            self.values.clone()
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn root_visible_values(&mut self) -> Values {
+        let mut values = self.values.clone();
+        let keys: Vec<SlotKey> = values.keys().collect();
+        for key in keys {
+            if !self.shows(key) {
+                // Only a reference count drops here: `self.values` still
+                // holds the value, so no user code runs.
+                drop(values.clear(key));
             }
         }
         values
@@ -213,34 +229,31 @@ pub(crate) fn load(key: SlotKey) -> Option<Stored> {
 /// ```
 #[inline]
 pub fn current() -> Option<CorrelationId> {
-    let fast = with_current_cell(|cell| match cell.try_borrow() {
-        Ok(frame) if !frame.is_root_with_sets() => Some(frame.values.correlation_id.clone()),
-        _ => None,
-    });
-    match fast {
-        Some(Some(id)) => id,
-        Some(None) => root_current(),
-        None => None,
-    }
+    // The rare thread-root check stays out of line and answers in a register,
+    // so the clone is the last thing written (see `with_frame_or`).
+    with_frame_or(
+        |frame| {
+            if frame.is_root_with_sets() && !frame.root_shows_correlation_id() {
+                return None;
+            }
+            frame.values.correlation_id.clone()
+        },
+        || None,
+    )
 }
 
 /// The user slots the running code sees, shared with the current frame.
 fn visible_user_slots() -> Option<UserSlots> {
-    with_frame(|frame| {
-        if frame.is_root_with_sets() {
-            frame.visible_values().user
-        } else {
-            frame.values.user.clone()
-        }
-    })
-    .flatten()
-}
-
-/// `current()` at a thread root with sets recorded: the rare, slow case.
-#[cold]
-#[inline(never)]
-fn root_current() -> Option<CorrelationId> {
-    load(SlotKey::CORRELATION_ID).and_then(Stored::into_id)
+    with_frame_or(
+        |frame| {
+            if frame.is_root_with_sets() {
+                frame.root_visible_values().user
+            } else {
+                frame.values.user.clone()
+            }
+        },
+        || None,
+    )
 }
 
 /// Calls `f` with the current correlation ID, without cloning it for the
@@ -259,15 +272,6 @@ pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
     // The ID is copied out so that `f` runs with the thread's cell released:
     // `f` may then read or set any slot.
     f(current().as_ref())
-}
-
-impl Stored {
-    fn into_id(self) -> Option<CorrelationId> {
-        match self {
-            Stored::Id(id) => id,
-            Stored::User(_) => None,
-        }
-    }
 }
 
 /// A captured set of slot values: the correlation ID and every user slot.
@@ -322,7 +326,7 @@ impl Context {
     /// # drop(first);
     /// ```
     pub fn current() -> Self {
-        let values = with_frame(Frame::visible_values).unwrap_or_default();
+        let values = with_frame_or(Frame::visible_values, Values::default);
         Self { values }
     }
 
@@ -332,13 +336,16 @@ impl Context {
     #[inline]
     pub(crate) fn current_with_correlation_id(id: CorrelationId) -> Self {
         // Only the user slots come from the thread, as one pointer in a
-        // register; the ID goes straight into the new context. (Returning a
-        // whole `Values` wrote it in 8-byte pieces that the caller then read
-        // in 16-byte ones, and waited.)
+        // register, and they are looked up before the ID is touched: the ID
+        // then moves once, into the new context. (A whole `Values` returned
+        // by the thread, or an ID kept aside across the look-up, was written
+        // in pieces that the next move read back in other pieces, and
+        // waited.)
+        let user = visible_user_slots();
         Self {
             values: Values {
                 correlation_id: Some(id),
-                user: visible_user_slots(),
+                user,
             },
         }
     }

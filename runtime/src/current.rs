@@ -71,19 +71,30 @@ thread_local! {
     static CURRENT: Cell<*const FrameCell> = const { Cell::new(ptr::null()) };
 }
 
-/// Runs `f` on the cell of the thread's current frame; `None` once the
-/// thread's storage is torn down and no frame is entered.
+/// Runs `f` on the cell of the thread's current frame, or `torn_down` once
+/// the thread's storage is torn down and no frame is entered.
+///
+/// `f`'s result is returned as it is, not wrapped in an `Option`: a 48-byte
+/// ID cloned in `f` is then written once, where the caller keeps it. Moved
+/// out of an `Option` afterwards, it was copied in pieces that did not line
+/// up with the clone's and waited on them (`performance.md`).
 #[allow(unsafe_code)]
 #[inline(always)]
-pub(crate) fn with_current_cell<R>(f: impl FnOnce(&RefCell<Frame>) -> R) -> Option<R> {
+pub(crate) fn with_current_cell<R>(
+    f: impl FnOnce(&RefCell<Frame>) -> R,
+    torn_down: impl FnOnce() -> R,
+) -> R {
     let mut current = CURRENT.get();
     if current.is_null() {
-        current = point_at_root()?;
+        match point_at_root() {
+            Some(root) => current = root,
+            None => return torn_down(),
+        }
     }
     // SAFETY: every cell reachable from `CURRENT` is alive (module docs):
     // `ROOT` until its destructor nulls `CURRENT`, an `in_frame` cell until
     // the call unlinks it, a pinned owner's cell until its `Drop` does.
-    Some(f(unsafe { &(*current).frame }))
+    f(unsafe { &(*current).frame })
 }
 
 /// Points `CURRENT` at the thread's root frame: once per thread.
@@ -103,11 +114,21 @@ fn point_at_root() -> Option<*const FrameCell> {
 /// rather than panicking.
 #[inline(always)]
 pub(crate) fn with_frame<R>(f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
-    with_current_cell(|cell| match cell.try_borrow_mut() {
-        Ok(mut frame) => Some(f(&mut frame)),
-        Err(_) => None,
-    })
-    .unwrap_or(None)
+    with_frame_or(|frame| Some(f(frame)), || None)
+}
+
+/// [`with_frame`] with `otherwise` for when there is no frame to run `f` on,
+/// returning `f`'s result unwrapped: for reads that clone a value out, which
+/// is then written once, where the caller keeps it (see `with_current_cell`).
+#[inline(always)]
+pub(crate) fn with_frame_or<R>(f: impl FnOnce(&mut Frame) -> R, otherwise: impl Fn() -> R) -> R {
+    with_current_cell(
+        |cell| match cell.try_borrow_mut() {
+            Ok(mut frame) => f(&mut frame),
+            Err(_) => otherwise(),
+        },
+        &otherwise,
+    )
 }
 
 /// Runs `f` with `cell` as the thread's current frame, and leaves it

@@ -545,11 +545,36 @@ impl std::error::Error for InvalidCorrelationId {}
 pub trait IntoCorrelationId {
     /// The ID, or `None` when the value is missing or fails validation.
     fn into_correlation_id(self) -> Option<CorrelationId>;
+
+    /// The ID, or a newly generated one when the value is missing or fails
+    /// validation: what `#[correlated(id = ..)]` does with its value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlate::IntoCorrelationId;
+    ///
+    /// assert_eq!("req-1".into_correlation_id_or_generate(), "req-1");
+    /// assert_ne!("bad value".into_correlation_id_or_generate(), "bad value");
+    /// ```
+    fn into_correlation_id_or_generate(self) -> CorrelationId
+    where
+        Self: Sized,
+    {
+        self.into_correlation_id()
+            .unwrap_or_else(CorrelationId::generate)
+    }
 }
 
 impl IntoCorrelationId for CorrelationId {
     fn into_correlation_id(self) -> Option<CorrelationId> {
         Some(self)
+    }
+
+    /// Always valid: the ID moves straight through, with no `None` to test.
+    #[inline]
+    fn into_correlation_id_or_generate(self) -> CorrelationId {
+        self
     }
 }
 
@@ -557,17 +582,32 @@ impl IntoCorrelationId for &CorrelationId {
     fn into_correlation_id(self) -> Option<CorrelationId> {
         Some(self.clone())
     }
+
+    #[inline]
+    fn into_correlation_id_or_generate(self) -> CorrelationId {
+        self.clone()
+    }
 }
 
 impl IntoCorrelationId for uuid::Uuid {
     fn into_correlation_id(self) -> Option<CorrelationId> {
         Some(CorrelationId::from(self))
     }
+
+    #[inline]
+    fn into_correlation_id_or_generate(self) -> CorrelationId {
+        CorrelationId::from(self)
+    }
 }
 
 impl IntoCorrelationId for &uuid::Uuid {
     fn into_correlation_id(self) -> Option<CorrelationId> {
         Some(CorrelationId::from(*self))
+    }
+
+    #[inline]
+    fn into_correlation_id_or_generate(self) -> CorrelationId {
+        CorrelationId::from(*self)
     }
 }
 
