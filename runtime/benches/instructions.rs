@@ -130,6 +130,12 @@ const OPS: &[(&str, Op)] = &[
     ("clone_id", |f| {
         black_box(black_box(&f.id).clone());
     }),
+    ("parse", |_| {
+        black_box(CorrelationId::parse(black_box(
+            "0192f0c3-e1b2-7c3a-8f4d-2b1a0c9e8d7f",
+        )))
+        .ok();
+    }),
     ("generate", |_| {
         black_box(CorrelationId::generate());
     }),

@@ -66,12 +66,39 @@ struct InlineText {
 
 impl InlineText {
     /// `text` must fit (at most `INLINE_CAP` bytes) and be visible ASCII.
+    #[inline]
     fn new(text: &[u8]) -> Self {
-        let mut bytes = [0; INLINE_CAP];
-        bytes[..text.len()].copy_from_slice(text);
+        // Built in five words and stored once: copying a variable length
+        // called `memset` and `memcpy`, and the first read of the result then
+        // waited for their stores.
+        let mut words = [0u64; 5];
+        let full = text.len() / 8;
+        for (word, chunk) in words.iter_mut().zip(text.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        }
+        let rest = text.len() % 8;
+        if rest != 0 {
+            words[full] = if text.len() >= 8 {
+                // The last eight bytes, shifted so that only the rest is kept.
+                let tail: [u8; 8] = text[text.len() - 8..].try_into().unwrap_or_default();
+                u64::from_le_bytes(tail) >> (8 * (8 - rest))
+            } else {
+                text.iter()
+                    .rev()
+                    .fold(0, |word, &byte| word << 8 | u64::from(byte))
+            };
+        }
         // Fits: INLINE_CAP < 256.
-        let len = text.len() as u8;
-        Self { bytes, len }
+        words[4] |= (text.len() as u64) << 56;
+        let mut block = [0u8; 40];
+        for (bytes, word) in block.chunks_exact_mut(8).zip(words) {
+            bytes.copy_from_slice(&word.to_le_bytes());
+        }
+        let (bytes, len) = block.split_at(INLINE_CAP);
+        Self {
+            bytes: bytes.try_into().unwrap_or([0; INLINE_CAP]),
+            len: len[0],
+        }
     }
 }
 
@@ -358,9 +385,15 @@ fn check_floor(value: &str) -> Result<(), InvalidCorrelationId> {
 impl From<uuid::Uuid> for CorrelationId {
     /// Formats the UUID canonically: lowercase, hyphenated.
     fn from(uuid: uuid::Uuid) -> Self {
-        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
-        uuid.hyphenated().encode_lower(&mut text);
-        Self(Repr::Inline(InlineText::new(&text)))
+        // Encoded straight into the inline buffer: a UUID's 36 bytes fit.
+        const LEN: usize = uuid::fmt::Hyphenated::LENGTH;
+        const _: () = assert!(LEN <= INLINE_CAP);
+        let mut bytes = [0; INLINE_CAP];
+        uuid.hyphenated().encode_lower(&mut bytes[..LEN]);
+        Self(Repr::Inline(InlineText {
+            bytes,
+            len: LEN as u8,
+        }))
     }
 }
 
@@ -638,6 +671,19 @@ impl<T: IntoCorrelationId> IntoCorrelationId for Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_length_is_kept_verbatim() {
+        // Each length takes its own path through `InlineText::new` (whole
+        // words, a shifted tail, a short value) or the shared buffer.
+        let visible: Vec<u8> = (0x21u8..=0x7E).cycle().skip(7).take(MAX_LEN).collect();
+        for len in 1..=MAX_LEN {
+            let text = std::str::from_utf8(&visible[..len]).unwrap();
+            let id = CorrelationId::parse(text).unwrap();
+            assert_eq!(id.as_str(), text, "length {len}");
+            assert_eq!(id.clone().as_str(), text, "clone, length {len}");
+        }
+    }
 
     #[test]
     fn floor_accepts_every_visible_ascii_byte() {
