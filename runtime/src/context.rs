@@ -10,7 +10,7 @@ use std::fmt;
 use std::mem;
 use std::sync::Arc;
 
-use crate::current::{FrameCell, in_frame, with_frame, with_frame_or};
+use crate::current::{FrameCell, in_frame, peek_frame_or, with_frame, with_frame_or};
 use crate::future::Correlated;
 use crate::id::CorrelationId;
 use crate::slot::{Slot, SlotKey};
@@ -156,14 +156,6 @@ impl Frame {
         }
     }
 
-    /// `shows` for the correlation ID, out of line: `current()` asks it only
-    /// at a thread root with sets recorded.
-    #[cold]
-    #[inline(never)]
-    fn root_shows_correlation_id(&mut self) -> bool {
-        self.shows(SlotKey::CORRELATION_ID)
-    }
-
     fn visible_load(&mut self, key: SlotKey) -> Stored {
         if !self.is_root_with_sets() || self.shows(key) {
             self.values.load(key)
@@ -228,18 +220,26 @@ pub(crate) fn load(key: SlotKey) -> Option<Stored> {
 /// assert_eq!(correlate::current(), Some(id));
 /// ```
 #[inline]
+#[allow(unsafe_code)]
 pub fn current() -> Option<CorrelationId> {
-    // The rare thread-root check stays out of line and answers in a register,
-    // so the clone is the last thing written (see `with_frame_or`).
-    with_frame_or(
-        |frame| {
-            if frame.is_root_with_sets() && !frame.root_shows_correlation_id() {
-                return None;
-            }
-            frame.values.correlation_id.clone()
-        },
-        || None,
-    )
+    // SAFETY: the closures only read the frame and clone an ID (a copy or a
+    // reference count), which runs no user code and borrows nothing.
+    let at_root_with_sets = unsafe { peek_frame_or(Frame::is_root_with_sets, || false) };
+    // The rare thread-root case answers in a register, out of line, so that
+    // the clone below is the last thing written (see `with_current_cell`).
+    if at_root_with_sets && !root_shows_correlation_id() {
+        return None;
+    }
+    // SAFETY: as above.
+    unsafe { peek_frame_or(|frame| frame.values.correlation_id.clone(), || None) }
+}
+
+/// Whether a thread root with sets recorded shows its correlation ID to the
+/// running code (see `Frame::shows`).
+#[cold]
+#[inline(never)]
+fn root_shows_correlation_id() -> bool {
+    with_frame(|frame| frame.shows(SlotKey::CORRELATION_ID)).unwrap_or(false)
 }
 
 /// The user slots the running code sees, shared with the current frame.

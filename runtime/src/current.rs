@@ -131,6 +131,29 @@ pub(crate) fn with_frame_or<R>(f: impl FnOnce(&mut Frame) -> R, otherwise: impl 
     )
 }
 
+/// Runs `f` on the thread's current frame without marking it borrowed, or
+/// `otherwise` when there is none or it is borrowed mutably: for the hottest
+/// reads, which then make no writes at all.
+///
+/// # Safety
+///
+/// `f` gets a shared reference that the cell does not know about.
+/// SAFETY: so `f` must not run user code, and nothing may borrow the
+/// thread's frame mutably while `f` runs (no set, no `with_frame`).
+#[allow(unsafe_code)]
+#[inline(always)]
+pub(crate) unsafe fn peek_frame_or<R>(f: impl FnOnce(&Frame) -> R, otherwise: impl Fn() -> R) -> R {
+    with_current_cell(
+        // SAFETY: the caller keeps every mutable borrow away while `f` runs;
+        // a mutable borrow already in progress is refused here.
+        |cell| match unsafe { cell.try_borrow_unguarded() } {
+            Ok(frame) => f(frame),
+            Err(_) => otherwise(),
+        },
+        &otherwise,
+    )
+}
+
 /// Runs `f` with `cell` as the thread's current frame, and leaves it
 /// afterwards, also if `f` panics: every poll of a correlated future, every
 /// `Context::run`.

@@ -154,3 +154,30 @@ fn context_run_inside_a_frame_inside_a_poll_unwinds_back_to_the_root() {
         assert_eq!(current_text(), None);
     });
 }
+
+#[test]
+fn reads_that_leave_the_frame_unmarked_see_every_set() {
+    // `current()` reads the frame without marking it borrowed (design.md,
+    // "unsafe"): sets made between and inside reads, at the thread's root
+    // and in an entered frame, with inline and shared IDs, must all show.
+    on_a_new_thread(|| {
+        assert_eq!(current_text(), None);
+        let root = correlate::scope(id("root"));
+        let long = "l".repeat(100);
+        correlate::with_current(|seen| {
+            assert_eq!(seen.map(|id| id.as_str()), Some("root"));
+            let token = correlate::set(id(&long));
+            assert_eq!(current_text().as_deref(), Some(long.as_str()));
+            correlate::reset(token).unwrap();
+            assert_eq!(seen.map(|id| id.as_str()), Some("root"));
+        });
+        Context::new().with_correlation_id(id(&long)).run(|| {
+            assert_eq!(current_text().as_deref(), Some(long.as_str()));
+            let _inner = correlate::scope(id("inner"));
+            assert_eq!(current_text().as_deref(), Some("inner"));
+        });
+        assert_eq!(current_text().as_deref(), Some("root"));
+        drop(root);
+        assert_eq!(current_text(), None);
+    });
+}
