@@ -14,7 +14,7 @@ pub(crate) struct Args {
     pub(crate) id: IdSource,
     /// `USER_ID = EXPR`, in the order written: later bindings win.
     pub(crate) slots: Vec<SlotBinding>,
-    /// `crate = path`; `::correlate` when absent.
+    /// `crate = path`; `::correlated` when absent.
     pub(crate) krate: Option<Path>,
 }
 
@@ -105,7 +105,7 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
     Ok(args)
 }
 
-// Input:  one argument, e.g. `id = req.id()`, `fresh`, `crate = ::my::correlate`,
+// Input:  one argument, e.g. `id = req.id()`, `fresh`, `crate = ::my::correlated`,
 //         `USER_ID = user`, `crate::slots::TENANT = 7`.
 // Output: the argument, or an error on its offending token.
 fn parse_arg(input: ParseStream) -> syn::Result<Arg> {
@@ -116,7 +116,7 @@ fn parse_arg(input: ParseStream) -> syn::Result<Arg> {
         let path = input.call(Path::parse_mod_style).map_err(|error| {
             syn::Error::new(
                 error.span(),
-                "expected a path, as in `crate = ::my_framework::correlate`",
+                "expected a path, as in `crate = ::my_framework::correlated`",
             )
         })?;
         return Ok(Arg::Crate(keyword, path));
@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(errors(quote!("id")), [EXPECTED]);
         assert_eq!(
             errors(quote!(crate = "::x")),
-            ["expected a path, as in `crate = ::my_framework::correlate`"]
+            ["expected a path, as in `crate = ::my_framework::correlated`"]
         );
     }
 

@@ -1,7 +1,7 @@
 //! Stage 3: the generated code.
 //!
 //! Every call builds a `Context` at entry from the helpers in
-//! `correlate::__private` (`inherit`, `fresh`, `explicit`, `bind`), then:
+//! `correlated::__private` (`inherit`, `fresh`, `explicit`, `bind`), then:
 //!
 //! - an `async fn` runs its body as a future that carries the context
 //!   (`wrap`): the context is current only while the body is polled;
@@ -44,7 +44,7 @@ fn expand(args: &Args, function: Function) -> TokenStream {
     let krate: Path = args
         .krate
         .clone()
-        .unwrap_or_else(|| parse_quote!(::correlate));
+        .unwrap_or_else(|| parse_quote!(::correlated));
     let Function {
         attrs,
         inner_attrs,
@@ -83,8 +83,8 @@ fn context_ident() -> Ident {
 }
 
 // Input:  (id = req.id(), USER_ID = user)
-// Output: let __correlate_context = ::correlate::__private::explicit(req.id());
-//         let __correlate_context = ::correlate::__private::bind(__correlate_context, &USER_ID, user);
+// Output: let __correlate_context = ::correlated::__private::explicit(req.id());
+//         let __correlate_context = ::correlated::__private::bind(__correlate_context, &USER_ID, user);
 fn context(args: &Args, krate: &Path) -> TokenStream {
     let ctx = context_ident();
     let start = match &args.id {
@@ -106,7 +106,7 @@ fn context(args: &Args, krate: &Path) -> TokenStream {
 // Input:  async fn f(..) -> Ret { body }
 // Output: async fn f(..) -> Ret {
 //             <context>
-//             ::correlate::__private::wrap(__correlate_context, async move { body }).await
+//             ::correlated::__private::wrap(__correlate_context, async move { body }).await
 //         }
 //
 // The function stays `async`, so the context is built when the body starts
@@ -159,10 +159,12 @@ fn fake_return(output: &ReturnType) -> Option<TokenStream> {
 // Input:  fn f(..) -> Ret { body }
 // Output: fn f(..) -> Ret {
 //             <context>
-//             let __correlate_frame =
-//                 ::core::pin::pin!(::correlate::__private::frame(__correlate_context));
-//             ::correlate::__private::enter(__correlate_frame.as_ref());
-//             { body }
+//             match ::core::pin::pin!(::correlated::__private::frame(__correlate_context)) {
+//                 __correlate_frame => {
+//                     ::correlated::__private::enter(__correlate_frame.as_ref());
+//                     { body }
+//                 }
+//             }
 //         }
 //
 // A pinned frame, left when it drops, never a closure: a closure could not
@@ -172,13 +174,23 @@ fn fake_return(output: &ReturnType) -> Option<TokenStream> {
 // (runtime `current.rs`). The body stays a block of its own, so its `use`
 // items do not reach the generated lines, and its locals are dropped while
 // the frame is still current.
+//
+// The frame is a temporary of the function's tail, not a local: before
+// edition 2024, temporaries of the tail expression (`LogOnDrop::new().work()`)
+// are dropped after the function's locals, and they must still see the
+// function's context. Temporaries are dropped in reverse order of creation,
+// so the body's go first and the frame last, in every edition. The body
+// stays the tail, so it is checked against the return type as before.
 fn sync_body(krate: &Path, body: &Block) -> TokenStream {
     let ctx = context_ident();
     let frame = Ident::new("__correlate_frame", Span::mixed_site());
     quote! {
-        let #frame = ::core::pin::pin!(#krate::__private::frame(#ctx));
-        #krate::__private::enter(#frame.as_ref());
-        #body
+        match ::core::pin::pin!(#krate::__private::frame(#ctx)) {
+            #frame => {
+                #krate::__private::enter(#frame.as_ref());
+                #body
+            }
+        }
     }
 }
 
@@ -187,7 +199,7 @@ fn sync_body(krate: &Path, body: &Block) -> TokenStream {
 // Output: fn f(..) -> impl Future<Output = T> {
 //             <context>
 //             <the frame, as for a plain fn>
-//             { stmts; ::correlate::__private::in_current_context(async move { .. }) }
+//             { stmts; ::correlated::__private::in_current_context(async move { .. }) }
 //         }
 //
 // The frame covers the statements that build the future; the future takes a

@@ -1,9 +1,9 @@
-//! The `#[correlated]` attribute. Use it through the `correlate` crate, which
-//! re-exports it as `correlate::correlated`.
+//! The `#[correlated]` attribute. Use it through the `correlated` crate, which
+//! re-exports it as `correlated::correlated`.
 //!
 //! The stages: `args` parses the attribute's arguments, `item` checks and
 //! models the function, `expand` writes the wrapped function. The generated
-//! code only names `correlate::__private`.
+//! code only names `correlated::__private`.
 
 mod args;
 mod expand;
@@ -25,9 +25,9 @@ use proc_macro::TokenStream;
 /// #[correlated]                      inherit the caller's ID, else generate one
 /// #[correlated(fresh)]               always generate a new ID (a new root: jobs)
 /// #[correlated(id = EXPR)]           any `IntoCorrelationId`; missing or invalid → generated
-/// #[correlated(USER_ID = EXPR)]      bind a slot declared with `correlate::slot!`
+/// #[correlated(USER_ID = EXPR)]      bind a slot declared with `correlated::slot!`
 /// #[correlated(path::TO::SLOT = EXPR)]   the same, naming the slot by path
-/// #[correlated(crate = path)]        where the `correlate` crate is (default `::correlate`)
+/// #[correlated(crate = path)]        where the `correlated` crate is (default `::correlated`)
 /// ```
 ///
 /// Arguments combine, separated by commas (`fresh` and `id` excepted). `EXPR`
@@ -38,30 +38,30 @@ use proc_macro::TokenStream;
 /// # Examples
 ///
 /// ```
-/// use correlate::{CorrelationId, correlated};
+/// use correlated::{CorrelationId, correlated};
 ///
-/// correlate::slot! { static USER_ID: String; }
+/// correlated::slot! { static USER_ID: String; }
 ///
 /// #[correlated]
 /// async fn handle() -> Option<CorrelationId> {
-///     correlate::current() // the caller's ID, or a new one
+///     correlated::current() // the caller's ID, or a new one
 /// }
 ///
 /// #[correlated(id = request_id, USER_ID = user)]
 /// fn load(request_id: &str, user: &str) -> (String, String) {
-///     let id = correlate::current().unwrap();
+///     let id = correlated::current().unwrap();
 ///     (id.to_string(), USER_ID.get().unwrap())
 /// }
 ///
 /// #[correlated(fresh)]
 /// fn job() -> bool {
-///     correlate::current().is_some()
+///     correlated::current().is_some()
 /// }
 ///
 /// assert!(futures::executor::block_on(handle()).is_some());
 /// assert_eq!(load("req-1", "alice"), ("req-1".to_owned(), "alice".to_owned()));
 /// assert!(job());
-/// assert_eq!(correlate::current(), None); // nothing leaks to the caller
+/// assert_eq!(correlated::current(), None); // nothing leaks to the caller
 /// ```
 ///
 /// Methods, generics, `impl Trait` arguments, trait impls (native `async fn`

@@ -70,8 +70,8 @@ RUST
 }
 
 generate ct_none "" ""
-generate ct_correlated "#[correlate::correlated]" \
-    "correlate = { path = \"$root/runtime\" }"
+generate ct_correlated "#[correlated::correlated]" \
+    "correlated = { path = \"$root/runtime\" }"
 generate ct_instrument "#[tracing::instrument]" 'tracing = "0.1.41"'
 generate ct_instrument_skip_all "#[tracing::instrument(skip_all)]" 'tracing = "0.1.41"'
 
@@ -110,16 +110,16 @@ done
 # The macro crate alone, from an empty target dir, and its dependencies.
 macros_target=$dir/macros-target
 start=$(now)
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p correlate-macros \
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p correlated-macros \
     --target-dir "$macros_target"
 end=$(now)
 macros_cold=$(seconds "$start" "$end")
 macro_times=()
 for run in $(seq "$runs"); do
     cargo clean --quiet --manifest-path "$root/Cargo.toml" --target-dir "$macros_target" \
-        -p correlate-macros
+        -p correlated-macros
     start=$(now)
-    cargo build --quiet --manifest-path "$root/Cargo.toml" -p correlate-macros \
+    cargo build --quiet --manifest-path "$root/Cargo.toml" -p correlated-macros \
         --target-dir "$macros_target"
     end=$(now)
     macro_times+=("$(seconds "$start" "$end")")
@@ -129,11 +129,11 @@ deps() { # manifest package -> number of distinct normal dependencies
         sed 's/ (\*)$//; s/ (proc-macro)//' | sort -u | grep -vc "^$2 "
 }
 echo
-echo "correlate-macros: cold build ${macros_cold} s (with its dependencies)," \
+echo "correlated-macros: cold build ${macros_cold} s (with its dependencies)," \
     "crate alone $(echo "${macro_times[*]}" | median) s," \
-    "$(deps "$root/Cargo.toml" correlate-macros) normal dependencies"
+    "$(deps "$root/Cargo.toml" correlated-macros) normal dependencies"
 echo "tracing-attributes: $(deps "$dir/ct_instrument/Cargo.toml" tracing-attributes)" \
     "normal dependencies"
 echo "all dependencies of the generated crate:" \
-    "correlate $(deps "$dir/ct_correlated/Cargo.toml" ct_correlated)," \
+    "correlated $(deps "$dir/ct_correlated/Cargo.toml" ct_correlated)," \
     "tracing $(deps "$dir/ct_instrument/Cargo.toml" ct_instrument)"

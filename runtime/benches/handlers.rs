@@ -2,7 +2,7 @@
 //! each peer's way, measured in one run.
 //!
 //! ```sh
-//! cargo bench -p correlate --all-features --bench handlers
+//! cargo bench -p correlated --all-features --bench handlers
 //! ```
 //!
 //! - `sync_handler`: a synchronous call.
@@ -23,7 +23,7 @@ mod support;
 use std::future::Future;
 use std::hint::black_box;
 
-use correlate::{Context, CorrelationId};
+use correlated::{Context, CorrelationId};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::context::FutureExt as _;
 use tracing::Dispatch;

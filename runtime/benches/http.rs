@@ -1,9 +1,9 @@
 //! Group 5 of docs/performance.md: an in-process tower stack around a trivial
-//! service, bare, behind correlate's `CorrelationLayer`, and behind
+//! service, bare, behind correlated's `CorrelationLayer`, and behind
 //! tower-http's `SetRequestId` + `PropagateRequestId` pair, in one run.
 //!
 //! ```sh
-//! cargo bench -p correlate --all-features --bench http
+//! cargo bench -p correlated --all-features --bench http
 //! ```
 //!
 //! Each iteration builds a request, calls the stack (`poll_ready` + `call`),
@@ -12,9 +12,9 @@
 //! configured to use it) and the loopback peer address in its extensions, so
 //! only the layers differ.
 //!
-//! - `http_new_id`: no incoming ID; each layer makes one (correlate: UUIDv7
+//! - `http_new_id`: no incoming ID; each layer makes one (correlated: UUIDv7
 //!   from `CorrelationId::generate`; tower-http: `MakeRequestUuid`, a v4
-//!   `Uuid::new_v4()` formatted to a `String`; and tower-http with correlate's
+//!   `Uuid::new_v4()` formatted to a `String`; and tower-http with correlated's
 //!   generator, to separate the layer from the generator).
 //! - `http_incoming_id`: a trusted peer sends an ID; each layer keeps it,
 //!   passes it to the handler and echoes it.
@@ -22,14 +22,14 @@
 #[allow(dead_code)]
 mod support;
 
-use correlate::CorrelationId;
+use correlated::CorrelationId;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request};
 use tower_http::request_id::{MakeRequestId, MakeRequestUuid, RequestId};
 
-use support::http::{bare, correlate, request, serve, tower_http};
+use support::http::{bare, correlated, request, serve, tower_http};
 
-/// tower-http's `MakeRequestId` with correlate's generator.
+/// tower-http's `MakeRequestId` with correlated's generator.
 #[derive(Clone, Copy)]
 struct MakeCorrelationId;
 
@@ -50,7 +50,7 @@ fn group(c: &mut Criterion, name: &str, incoming: Option<HeaderValue>) {
         b.iter(|| serve(&mut bare, request(incoming)))
     });
 
-    let mut correlated = correlate();
+    let mut correlated = correlated();
     group.bench_function("correlate_layer", |b| {
         b.iter(|| serve(&mut correlated, request(incoming)))
     });

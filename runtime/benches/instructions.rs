@@ -2,7 +2,7 @@
 //! count its instructions, which stay put on a noisy machine.
 //!
 //! ```sh
-//! CARGO_PROFILE_BENCH_DEBUG=true cargo bench -p correlate --all-features \
+//! CARGO_PROFILE_BENCH_DEBUG=true cargo bench -p correlated --all-features \
 //!     --bench instructions --no-run
 //! valgrind --tool=callgrind target/release/deps/instructions-<hash> OP N
 //! ```
@@ -17,7 +17,7 @@ mod support;
 
 use std::hint::black_box;
 
-use correlate::{Context, CorrelationId};
+use correlated::{Context, CorrelationId};
 
 use support::*;
 
@@ -35,7 +35,7 @@ struct Fixture {
 const HTTP_OPS: &[(&str, Op)] = &[
     ("http_incoming_no_layer", |f| f.http.serve(&f.http.bare)),
     ("http_incoming_correlate", |f| {
-        f.http.serve(&f.http.correlate)
+        f.http.serve(&f.http.correlated)
     }),
     ("http_incoming_tower_http", |f| {
         f.http.serve(&f.http.tower_http)
@@ -97,14 +97,14 @@ const OPS: &[(&str, Op)] = &[
     ("read_current_in_context", |f| {
         f.context.run(|| {
             for _ in 0..10 {
-                black_box(correlate::current());
+                black_box(correlated::current());
             }
         });
     }),
     ("read_with_current_in_context", |f| {
         f.context.run(|| {
             for _ in 0..10 {
-                correlate::with_current(|id| black_box(id).is_some());
+                correlated::with_current(|id| black_box(id).is_some());
             }
         });
     }),
@@ -117,7 +117,7 @@ const OPS: &[(&str, Op)] = &[
     }),
     ("read_current_outside_context", |_| {
         for _ in 0..10 {
-            black_box(correlate::current());
+            black_box(correlated::current());
         }
     }),
     ("read_task_local_try_with_clone", |f| {
@@ -153,34 +153,34 @@ mod http_stacks {
     use std::cell::RefCell;
     use std::convert::Infallible;
 
-    use correlate::CorrelationId;
+    use correlated::CorrelationId;
     use http::{HeaderValue, Request, Response};
     use tower::util::BoxService;
     use tower_http::request_id::MakeRequestUuid;
 
-    use super::support::http::{bare, correlate, request, serve, tower_http};
+    use super::support::http::{bare, correlated, request, serve, tower_http};
 
     type Stack = RefCell<BoxService<Request<()>, Response<()>, Infallible>>;
 
-    pub struct Stacks {
+    pub(crate) struct Stacks {
         incoming: HeaderValue,
         pub bare: Stack,
-        pub correlate: Stack,
+        pub correlated: Stack,
         pub tower_http: Stack,
     }
 
     impl Stacks {
-        pub fn new() -> Self {
+        pub(crate) fn new() -> Self {
             Self {
                 incoming: HeaderValue::from(&CorrelationId::generate()),
                 bare: RefCell::new(BoxService::new(bare())),
-                correlate: RefCell::new(BoxService::new(correlate())),
+                correlated: RefCell::new(BoxService::new(correlated())),
                 tower_http: RefCell::new(BoxService::new(tower_http(MakeRequestUuid))),
             }
         }
 
         /// One request with an incoming ID from a trusted peer.
-        pub fn serve(&self, stack: &Stack) {
+        pub(crate) fn serve(&self, stack: &Stack) {
             let response = serve(&mut *stack.borrow_mut(), request(Some(&self.incoming)));
             std::hint::black_box(response);
         }

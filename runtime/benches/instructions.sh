@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=${CARGO_TARGET_DIR:-target}
 export CARGO_PROFILE_BENCH_DEBUG=true
-bin=$(cargo bench -p correlate --all-features --bench instructions --no-run \
+bin=$(cargo bench -p correlated --all-features --bench instructions --no-run \
     --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*instructions-[^"]*\)".*/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "instructions bench not built" >&2; exit 1; }

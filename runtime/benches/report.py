@@ -5,8 +5,8 @@ Usage: runtime/benches/report.py [CRITERION_DIR]
 (default: $CARGO_TARGET_DIR/criterion, else target/criterion).
 
 Every figure is a median. "Overhead" is a row's median minus the group's
-unannotated (or bare) row; ratios divide correlate's overhead by a peer's, so
-below 1 means correlate adds less.
+unannotated (or bare) row; ratios divide correlated's overhead by a peer's, so
+below 1 means correlated adds less.
 """
 
 import json

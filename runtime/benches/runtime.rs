@@ -2,7 +2,7 @@
 //! and parsing IDs, next to their peers in one run.
 //!
 //! ```sh
-//! cargo bench -p correlate --all-features --bench runtime
+//! cargo bench -p correlated --all-features --bench runtime
 //! ```
 //!
 //! - `read`: `current()` and `with_current` in a context, at a thread root
@@ -14,7 +14,7 @@
 
 use std::hint::black_box;
 
-use correlate::{Context, CorrelationId};
+use correlated::{Context, CorrelationId};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 tokio::task_local! {
@@ -27,28 +27,28 @@ fn reads(c: &mut Criterion) {
     let mut group = c.benchmark_group("read");
     // First, while this thread's root frame has never been set.
     group.bench_function("correlate_current_outside_context", |b| {
-        b.iter(correlate::current)
+        b.iter(correlated::current)
     });
     // The closures touch the reference (`black_box`) and nothing else, so
     // each row is the cost of getting at the ID.
     context.run(|| {
         group.bench_function("correlate_with_current", |b| {
-            b.iter(|| correlate::with_current(|id| black_box(id).is_some()))
+            b.iter(|| correlated::with_current(|id| black_box(id).is_some()))
         });
-        group.bench_function("correlate_current", |b| b.iter(correlate::current));
+        group.bench_function("correlate_current", |b| b.iter(correlated::current));
         group.bench_function("correlate_with_current_as_str_len", |b| {
-            b.iter(|| correlate::with_current(|id| id.map(|id| id.as_str().len())))
+            b.iter(|| correlated::with_current(|id| id.map(|id| id.as_str().len())))
         });
     });
     {
-        let _guard = correlate::scope(id.clone());
+        let _guard = correlated::scope(id.clone());
         group.bench_function("correlate_current_root_scope_guard", |b| {
-            b.iter(correlate::current)
+            b.iter(correlated::current)
         });
     }
     // The root frame now keeps the (empty) log of the guard's set.
     group.bench_function("correlate_current_outside_context_after_scope", |b| {
-        b.iter(correlate::current)
+        b.iter(correlated::current)
     });
     TASK_ID.sync_scope(id.clone(), || {
         group.bench_function("task_local_try_with", |b| {

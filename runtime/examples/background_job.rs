@@ -8,12 +8,12 @@
 //! has none or a hostile one. Between jobs the worker is back under its own
 //! ID: a job's ID never outlives the job.
 //!
-//! Run with: `cargo run -p correlate --example background_job`
+//! Run with: `cargo run -p correlated --example background_job`
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use correlate::{CorrelationId, FutureExt, carrier};
+use correlated::{Correlate, CorrelationId, carrier};
 use tokio::sync::mpsc;
 
 /// A queued job: a payload plus string headers.
@@ -23,7 +23,7 @@ struct Message {
 }
 
 fn log(what: &str) {
-    let id = correlate::current();
+    let id = correlated::current();
     println!(
         "[{}] {what}",
         id.as_ref().map_or("-", CorrelationId::as_str)
@@ -47,18 +47,22 @@ async fn run_job(payload: &'static str) -> CorrelationId {
     log(&format!("job started: {payload}"));
     tokio::time::sleep(Duration::from_millis(5)).await;
     log("job finished");
-    correlate::current().expect("every job runs under an ID")
+    correlated::current().expect("every job runs under an ID")
 }
 
 /// The worker: its own ID between jobs, the message's ID during each job.
 async fn worker(mut queue: mpsc::Receiver<Message>) -> Vec<CorrelationId> {
-    let own = correlate::current();
+    let own = correlated::current();
     let mut seen = Vec::new();
     while let Some(message) = queue.recv().await {
         // The job runs in the message's context (or a fresh ID if the header
         // is missing or invalid); the worker's context is back afterwards.
         let id = carrier::wrap(&message.headers, run_job(message.payload)).await;
-        assert_eq!(correlate::current(), own, "the worker's own ID is restored");
+        assert_eq!(
+            correlated::current(),
+            own,
+            "the worker's own ID is restored"
+        );
         seen.push(id);
     }
     log("queue closed; worker stops");
@@ -103,6 +107,6 @@ async fn main() {
             "a missing or bad ID is regenerated"
         );
     }
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     println!("ok: {} jobs, each under its own correlation ID", seen.len());
 }

@@ -4,7 +4,7 @@
 //! holds.
 //!
 //! ```sh
-//! cargo run -p correlate --example demo --features axum,tracing,tokio
+//! cargo run -p correlated --example demo --features axum,tracing,tokio
 //! ```
 //!
 //! The service trusts `127.0.0.1` only; the "untrusted peer" requests come

@@ -5,14 +5,14 @@
 //! that knows nothing about IDs, and every log line shows the request's own
 //! ID. A plain `tokio::spawn` task runs alongside and never sees one.
 //!
-//! Run with: `cargo run -p correlate --example interleave --features tokio`
+//! Run with: `cargo run -p correlated --example interleave --features tokio`
 
 use std::time::Duration;
 
-use correlate::{CorrelationId, FutureExt};
+use correlated::{Correlate, CorrelationId};
 
 fn log(what: &str) {
-    let id = correlate::current();
+    let id = correlated::current();
     let id = id.as_ref().map_or("-", CorrelationId::as_str);
     // Thread ids show requests hopping between the two workers.
     let thread = format!("{:?}", std::thread::current().id());
@@ -27,20 +27,20 @@ async fn load_from_database(request: usize) -> usize {
 }
 
 async fn handle(request: usize) -> (CorrelationId, bool) {
-    let id = correlate::current().expect("a correlated request has an ID");
+    let id = correlated::current().expect("a correlated request has an ID");
     log(&format!("request {request}: start"));
     let mut consistent = true;
     for step in 0..3 {
         tokio::task::yield_now().await;
-        consistent &= correlate::current().as_ref() == Some(&id);
+        consistent &= correlated::current().as_ref() == Some(&id);
         log(&format!("request {request}: after await {step}"));
     }
     let rows = load_from_database(request).await;
-    let job = correlate::spawn(async move {
+    let job = correlated::spawn(async move {
         log(&format!(
             "  background job for request {request} ({rows} rows)"
         ));
-        correlate::current()
+        correlated::current()
     });
     consistent &= job.await.ok().flatten().as_ref() == Some(&id);
     log(&format!("request {request}: done"));
@@ -59,7 +59,7 @@ fn main() {
             let mut saw_an_id = false;
             for _ in 0..20 {
                 tokio::task::yield_now().await;
-                saw_an_id |= correlate::current().is_some();
+                saw_an_id |= correlated::current().is_some();
             }
             saw_an_id
         });
@@ -85,7 +85,7 @@ fn main() {
         println!("plain tokio::spawn task saw an ID:    {saw_an_id}");
         println!(
             "ID outside any request afterwards:    {:?}",
-            correlate::current()
+            correlated::current()
         );
         assert!(all_consistent && !saw_an_id && ids.len() == 8);
     });

@@ -1,11 +1,11 @@
 //! A load test on loopback: the example service's `/hello` handler behind
-//! correlate's tower layer and annotated with `#[correlated]`, against the
+//! correlated's tower layer and annotated with `#[correlated]`, against the
 //! same server with neither. Then an ID check: 10,000 requests started at
 //! once, each on its own connection, half of them sending an ID; every ID
 //! must come back distinct, echoed, and seen by the handler.
 //!
 //! ```sh
-//! cargo run --release -p correlate --example load --features axum -- \
+//! cargo run --release -p correlated --example load --features axum -- \
 //!     --seconds 10 --connections 64 --max-requests 2000000 --ids 10000 --rounds 2
 //! ```
 //!
@@ -26,8 +26,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::routing::get;
-use correlate::correlated;
-use correlate::tower::CorrelationLayer;
+use correlated::correlated;
+use correlated::tower::CorrelationLayer;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -42,7 +42,7 @@ async fn hello_correlated() -> String {
     for _ in 0..3 {
         tokio::task::yield_now().await;
     }
-    correlate::with_current(|id| id.map_or_else(String::new, |id| id.as_str().to_owned()))
+    correlated::with_current(|id| id.map_or_else(String::new, |id| id.as_str().to_owned()))
 }
 
 /// The same handler, unannotated, with a body of the same length.

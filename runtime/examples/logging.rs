@@ -6,17 +6,17 @@
 //! from a background job it spawns; a startup line outside any request shows
 //! `correlation_id=-`, and one line sets `correlation_id` itself, which is kept.
 //!
-//! Run with: `cargo run -p correlate --example logging --features tracing,tokio`
+//! Run with: `cargo run -p correlated --example logging --features tracing,tokio`
 //! or, for JSON lines, add the `tracing-json` feature and pass `--json`:
-//! `cargo run -p correlate --example logging --features tracing-json,tokio -- --json`
+//! `cargo run -p correlated --example logging --features tracing-json,tokio -- --json`
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use correlate::{CorrelationId, FutureExt};
+use correlated::{Correlate, CorrelationId};
 use tracing_subscriber::prelude::*;
 
-correlate::slot! {
+correlated::slot! {
     /// The authenticated user, known once the request is authenticated.
     static USER_ID: String;
 }
@@ -26,7 +26,7 @@ fn install_subscriber() {
     if json {
         #[cfg(feature = "tracing-json")]
         {
-            let layer = correlate::tracing::json_layer()
+            let layer = correlated::tracing::json_layer()
                 .map_event_format(|format| format.with_slot(&USER_ID));
             tracing_subscriber::registry().with(layer).init();
             return;
@@ -38,7 +38,7 @@ fn install_subscriber() {
     let layer = tracing_subscriber::fmt::layer()
         .with_thread_names(true)
         .map_event_format(|format| {
-            correlate::tracing::CorrelatedFormat::text(format).with_slot(&USER_ID)
+            correlated::tracing::CorrelatedFormat::text(format).with_slot(&USER_ID)
         });
     tracing_subscriber::registry().with(layer).init();
 }
@@ -60,7 +60,7 @@ async fn handle(request: u32) {
     tracing::info!("authenticated");
 
     let total = load_order(request).await;
-    let job = correlate::spawn(async move {
+    let job = correlated::spawn(async move {
         tracing::info!(total, "background job: sending receipt");
     });
     job.await.expect("the job runs to completion");

@@ -1,8 +1,8 @@
 //! The example service: an axum app with `#[correlated]` handlers behind
-//! correlate's tower layer, logging through tracing.
+//! correlated's tower layer, logging through tracing.
 //!
 //! ```sh
-//! cargo run -p correlate --example server --features axum,tracing,tokio -- --addr 127.0.0.1:8080
+//! cargo run -p correlated --example server --features axum,tracing,tokio -- --addr 127.0.0.1:8080
 //! curl -i -H 'x-correlation-id: my-request-1' http://127.0.0.1:8080/hello
 //! ```
 //!
@@ -56,7 +56,7 @@ fn options() -> Result<Options, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let layer = tracing_subscriber::fmt::layer().map_event_format(|format| {
-        correlate::tracing::CorrelatedFormat::text(format).with_slot(&app::USER_ID)
+        correlated::tracing::CorrelatedFormat::text(format).with_slot(&app::USER_ID)
     });
     tracing_subscriber::registry()
         .with(layer.with_filter(app::log_filter()))

@@ -13,18 +13,18 @@
 //!
 //! ```
 //! use std::collections::HashMap;
-//! use correlate::{CorrelationId, carrier};
+//! use correlated::{CorrelationId, carrier};
 //!
 //! // Producer: inside a request, put the ID on the outgoing message.
 //! let request_id = CorrelationId::parse("req-42").unwrap();
 //! let mut headers = HashMap::new();
-//! correlate::Context::new()
+//! correlated::Context::new()
 //!     .with_correlation_id(request_id)
 //!     .run(|| carrier::inject(&mut headers));
 //! assert_eq!(headers[carrier::KEY], "req-42");
 //!
 //! // Consumer: run the job in the message's context.
-//! let job = async { correlate::current() };
+//! let job = async { correlated::current() };
 //! let seen = futures::executor::block_on(carrier::wrap(&headers, job));
 //! assert_eq!(seen.unwrap(), "req-42");
 //! ```
@@ -43,7 +43,7 @@ use crate::id::CorrelationId;
 /// # Examples
 ///
 /// ```
-/// assert_eq!(correlate::carrier::KEY, "x-correlation-id");
+/// assert_eq!(correlated::carrier::KEY, "x-correlation-id");
 /// ```
 pub const KEY: &str = "x-correlation-id";
 
@@ -59,7 +59,7 @@ pub const KEY: &str = "x-correlation-id";
 /// A carrier for a message type of your own:
 ///
 /// ```
-/// use correlate::carrier::{self, Carrier};
+/// use correlated::carrier::{self, Carrier};
 ///
 /// #[derive(Default)]
 /// struct Message {
@@ -78,7 +78,7 @@ pub const KEY: &str = "x-correlation-id";
 /// }
 ///
 /// let mut message = Message::default();
-/// let _guard = correlate::scope("job-7".parse().unwrap());
+/// let _guard = correlated::scope("job-7".parse().unwrap());
 /// assert!(carrier::inject(&mut message));
 /// assert_eq!(carrier::extract(&message).unwrap(), "job-7");
 /// ```
@@ -133,17 +133,17 @@ impl Carrier for BTreeMap<String, String> {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use correlate::carrier;
+/// use correlated::carrier;
 ///
 /// let mut headers = HashMap::new();
 /// assert!(!carrier::inject(&mut headers)); // no current ID: nothing to send
 ///
-/// let _guard = correlate::scope("req-1".parse().unwrap());
+/// let _guard = correlated::scope("req-1".parse().unwrap());
 /// assert!(carrier::inject(&mut headers));
 /// assert_eq!(headers[carrier::KEY], "req-1");
 /// ```
 pub fn inject<C: Carrier + ?Sized>(carrier: &mut C) -> bool {
-    inject_key(carrier, KEY)
+    inject_named(carrier, KEY)
 }
 
 /// Puts the current correlation ID into `carrier` under `key`, unless the
@@ -156,16 +156,16 @@ pub fn inject<C: Carrier + ?Sized>(carrier: &mut C) -> bool {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use correlate::carrier;
+/// use correlated::carrier;
 ///
 /// let mut headers = HashMap::from([("trace".to_owned(), "keep-me".to_owned())]);
-/// let _guard = correlate::scope("req-1".parse().unwrap());
-/// assert!(!carrier::inject_key(&mut headers, "trace"));
+/// let _guard = correlated::scope("req-1".parse().unwrap());
+/// assert!(!carrier::inject_named(&mut headers, "trace"));
 /// assert_eq!(headers["trace"], "keep-me");
-/// assert!(carrier::inject_key(&mut headers, "correlation"));
+/// assert!(carrier::inject_named(&mut headers, "correlation"));
 /// assert_eq!(headers["correlation"], "req-1");
 /// ```
-pub fn inject_key<C: Carrier + ?Sized>(carrier: &mut C, key: &str) -> bool {
+pub fn inject_named<C: Carrier + ?Sized>(carrier: &mut C, key: &str) -> bool {
     if carrier.contains(key) {
         return false;
     }
@@ -185,7 +185,7 @@ pub fn inject_key<C: Carrier + ?Sized>(carrier: &mut C, key: &str) -> bool {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use correlate::carrier;
+/// use correlated::carrier;
 ///
 /// let good = HashMap::from([(carrier::KEY.to_owned(), "job-9".to_owned())]);
 /// assert_eq!(carrier::extract(&good).unwrap(), "job-9");
@@ -194,7 +194,7 @@ pub fn inject_key<C: Carrier + ?Sized>(carrier: &mut C, key: &str) -> bool {
 /// assert_eq!(carrier::extract(&hostile), None);
 /// ```
 pub fn extract<C: Carrier + ?Sized>(carrier: &C) -> Option<CorrelationId> {
-    extract_key(carrier, KEY)
+    extract_named(carrier, KEY)
 }
 
 /// The correlation ID stored under `key`, if it passes the floor; `None` when
@@ -204,13 +204,13 @@ pub fn extract<C: Carrier + ?Sized>(carrier: &C) -> Option<CorrelationId> {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use correlate::carrier;
+/// use correlated::carrier;
 ///
 /// let headers = BTreeMap::from([("correlation".to_owned(), "job-9".to_owned())]);
-/// assert_eq!(carrier::extract_key(&headers, "correlation").unwrap(), "job-9");
-/// assert_eq!(carrier::extract_key(&headers, "other"), None);
+/// assert_eq!(carrier::extract_named(&headers, "correlation").unwrap(), "job-9");
+/// assert_eq!(carrier::extract_named(&headers, "other"), None);
 /// ```
-pub fn extract_key<C: Carrier + ?Sized>(carrier: &C, key: &str) -> Option<CorrelationId> {
+pub fn extract_named<C: Carrier + ?Sized>(carrier: &C, key: &str) -> Option<CorrelationId> {
     carrier
         .get(key)
         .and_then(|value| CorrelationId::parse(value).ok())
@@ -224,11 +224,11 @@ pub fn extract_key<C: Carrier + ?Sized>(carrier: &C, key: &str) -> Option<Correl
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use correlate::carrier;
+/// use correlated::carrier;
 ///
 /// let headers = HashMap::from([(carrier::KEY.to_owned(), "job-3".to_owned())]);
 /// let ctx = carrier::context(&headers);
-/// assert_eq!(ctx.run(correlate::current).unwrap(), "job-3");
+/// assert_eq!(ctx.run(correlated::current).unwrap(), "job-3");
 ///
 /// let empty: HashMap<String, String> = HashMap::new();
 /// assert!(carrier::context(&empty).correlation_id().is_some()); // generated
@@ -250,15 +250,15 @@ pub fn context<C: Carrier + ?Sized>(carrier: &C) -> Context {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use correlate::{CorrelationId, FutureExt, carrier};
+/// use correlated::{CorrelationId, Correlate, carrier};
 ///
 /// # futures::executor::block_on(async {
 /// let message = HashMap::from([(carrier::KEY.to_owned(), "req-5".to_owned())]);
 /// async {
-///     let seen = carrier::wrap(&message, async { correlate::current() }).await;
+///     let seen = carrier::wrap(&message, async { correlated::current() }).await;
 ///     assert_eq!(seen.unwrap(), "req-5");
 ///     // Back in the worker's own context.
-///     assert_eq!(correlate::current().unwrap(), "worker-1");
+///     assert_eq!(correlated::current().unwrap(), "worker-1");
 /// }
 /// .correlated(CorrelationId::parse("worker-1").unwrap())
 /// .await;
@@ -306,10 +306,13 @@ mod tests {
     }
 
     #[test]
-    fn extract_keys_are_exact_in_maps() {
+    fn extract_named_keys_are_exact_in_maps() {
         let headers = map(&[("X-Correlation-ID", "req-1")]);
         assert_eq!(extract(&headers), None);
-        assert_eq!(extract_key(&headers, "X-Correlation-ID").unwrap(), "req-1");
+        assert_eq!(
+            extract_named(&headers, "X-Correlation-ID").unwrap(),
+            "req-1"
+        );
     }
 
     #[test]

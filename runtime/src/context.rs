@@ -212,12 +212,12 @@ pub(crate) fn load(key: SlotKey) -> Option<Stored> {
 /// # Examples
 ///
 /// ```
-/// use correlate::CorrelationId;
+/// use correlated::CorrelationId;
 ///
-/// assert_eq!(correlate::current(), None);
+/// assert_eq!(correlated::current(), None);
 /// let id = CorrelationId::generate();
-/// let _guard = correlate::scope(id.clone());
-/// assert_eq!(correlate::current(), Some(id));
+/// let _guard = correlated::scope(id.clone());
+/// assert_eq!(correlated::current(), Some(id));
 /// ```
 #[inline]
 #[allow(unsafe_code)]
@@ -262,9 +262,9 @@ fn visible_user_slots() -> Option<UserSlots> {
 /// # Examples
 ///
 /// ```
-/// let id = correlate::CorrelationId::generate();
-/// let _guard = correlate::scope(id.clone());
-/// let logged = correlate::with_current(|id| format!("[{}]", id.map_or("-", |id| id.as_str())));
+/// let id = correlated::CorrelationId::generate();
+/// let _guard = correlated::scope(id.clone());
+/// let logged = correlated::with_current(|id| format!("[{}]", id.map_or("-", |id| id.as_str())));
 /// assert_eq!(logged, format!("[{id}]"));
 /// ```
 #[inline]
@@ -284,12 +284,12 @@ pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
 /// # Examples
 ///
 /// ```
-/// use correlate::{Context, CorrelationId};
+/// use correlated::{Context, CorrelationId};
 ///
 /// let id = CorrelationId::generate();
 /// let ctx = Context::new().with_correlation_id(id.clone());
 ///
-/// let seen = std::thread::spawn(move || ctx.run(correlate::current))
+/// let seen = std::thread::spawn(move || ctx.run(correlated::current))
 ///     .join()
 ///     .unwrap();
 /// assert_eq!(seen, Some(id));
@@ -305,7 +305,7 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(correlate::Context::new().correlation_id(), None);
+    /// assert_eq!(correlated::Context::new().correlation_id(), None);
     /// ```
     pub fn new() -> Self {
         Self::default()
@@ -317,11 +317,11 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// use correlate::{Context, CorrelationId};
+    /// use correlated::{Context, CorrelationId};
     ///
-    /// let first = correlate::set(CorrelationId::parse("first").unwrap());
+    /// let first = correlated::set(CorrelationId::parse("first").unwrap());
     /// let ctx = Context::current();
-    /// let _second = correlate::set(CorrelationId::parse("second").unwrap());
+    /// let _second = correlated::set(CorrelationId::parse("second").unwrap());
     /// assert_eq!(ctx.correlation_id().unwrap(), "first");
     /// # drop(first);
     /// ```
@@ -335,12 +335,9 @@ impl Context {
     /// copying the ID that `id` replaces.
     #[inline]
     pub(crate) fn current_with_correlation_id(id: CorrelationId) -> Self {
-        // Only the user slots come from the thread, as one pointer in a
-        // register, and they are looked up before the ID is touched: the ID
-        // then moves once, into the new context. (A whole `Values` returned
-        // by the thread, or an ID kept aside across the look-up, was written
-        // in pieces that the next move read back in other pieces, and
-        // waited.)
+        // Only the user slots come from the thread, looked up before the ID
+        // is touched, so that the ID moves once, into the new context
+        // (docs/performance.md, session 4).
         let user = visible_user_slots();
         Self {
             values: Values {
@@ -355,7 +352,7 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// let ctx = correlate::Context::new().with_generated_id();
+    /// let ctx = correlated::Context::new().with_generated_id();
     /// assert!(ctx.correlation_id().is_some());
     /// ```
     pub fn correlation_id(&self) -> Option<&CorrelationId> {
@@ -367,9 +364,9 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { static USER_ID: String; }
+    /// correlated::slot! { static USER_ID: String; }
     ///
-    /// let ctx = correlate::Context::new().with_value(&USER_ID, "alice".into());
+    /// let ctx = correlated::Context::new().with_value(&USER_ID, "alice".into());
     /// assert_eq!(ctx.get(&USER_ID).as_deref(), Some("alice"));
     /// ```
     pub fn get<T: Clone + Send + Sync + 'static>(&self, slot: &'static Slot<T>) -> Option<T> {
@@ -384,10 +381,11 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// let id = correlate::CorrelationId::generate();
-    /// let ctx = correlate::Context::current().with_correlation_id(id.clone());
+    /// let id = correlated::CorrelationId::generate();
+    /// let ctx = correlated::Context::current().with_correlation_id(id.clone());
     /// assert_eq!(ctx.correlation_id(), Some(&id));
     /// ```
+    #[must_use = "this returns a new context and leaves the original unchanged"]
     pub fn with_correlation_id(mut self, id: CorrelationId) -> Self {
         self.values.correlation_id = Some(id);
         self
@@ -398,10 +396,11 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// let a = correlate::Context::new().with_generated_id();
-    /// let b = correlate::Context::new().with_generated_id();
+    /// let a = correlated::Context::new().with_generated_id();
+    /// let b = correlated::Context::new().with_generated_id();
     /// assert_ne!(a.correlation_id(), b.correlation_id());
     /// ```
+    #[must_use = "this returns a new context and leaves the original unchanged"]
     pub fn with_generated_id(self) -> Self {
         self.with_correlation_id(CorrelationId::generate())
     }
@@ -411,11 +410,12 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { static TENANT: u32; }
+    /// correlated::slot! { static TENANT: u32; }
     ///
-    /// let ctx = correlate::Context::new().with_value(&TENANT, 3);
+    /// let ctx = correlated::Context::new().with_value(&TENANT, 3);
     /// assert_eq!(ctx.run(|| TENANT.get()), Some(3));
     /// ```
+    #[must_use = "this returns a new context and leaves the original unchanged"]
     pub fn with_value<T: Clone + Send + Sync + 'static>(
         mut self,
         slot: &'static Slot<T>,
@@ -441,11 +441,12 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { static TENANT: u32; }
+    /// correlated::slot! { static TENANT: u32; }
     ///
-    /// let ctx = correlate::Context::new().with_value(&TENANT, 3).without(&TENANT);
+    /// let ctx = correlated::Context::new().with_value(&TENANT, 3).without(&TENANT);
     /// assert_eq!(ctx.get(&TENANT), None);
     /// ```
+    #[must_use = "this returns a new context and leaves the original unchanged"]
     pub fn without<T: 'static>(mut self, slot: &'static Slot<T>) -> Self {
         self.remove(slot);
         self
@@ -463,11 +464,11 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// use correlate::{Context, CorrelationId};
+    /// use correlated::{Context, CorrelationId};
     ///
     /// let ctx = Context::new().with_correlation_id(CorrelationId::parse("job-7").unwrap());
-    /// assert_eq!(ctx.run(|| correlate::current()).unwrap(), "job-7");
-    /// assert_eq!(correlate::current(), None);
+    /// assert_eq!(ctx.run(|| correlated::current()).unwrap(), "job-7");
+    /// assert_eq!(correlated::current(), None);
     /// ```
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         in_frame(&FrameCell::new(Frame::entered(self.values.clone())), f)
@@ -479,10 +480,10 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// use correlate::{Context, CorrelationId};
+    /// use correlated::{Context, CorrelationId};
     ///
     /// let ctx = Context::new().with_correlation_id(CorrelationId::parse("req-9").unwrap());
-    /// let seen = futures::executor::block_on(ctx.wrap(async { correlate::current() }));
+    /// let seen = futures::executor::block_on(ctx.wrap(async { correlated::current() }));
     /// assert_eq!(seen.unwrap(), "req-9");
     /// ```
     pub fn wrap<T>(&self, inner: T) -> Correlated<T> {

@@ -74,10 +74,9 @@ thread_local! {
 /// Runs `f` on the cell of the thread's current frame, or `torn_down` once
 /// the thread's storage is torn down and no frame is entered.
 ///
-/// `f`'s result is returned as it is, not wrapped in an `Option`: a 48-byte
-/// ID cloned in `f` is then written once, where the caller keeps it. Moved
-/// out of an `Option` afterwards, it was copied in pieces that did not line
-/// up with the clone's and waited on them (`performance.md`).
+/// `f`'s result is returned as it is, not wrapped in an `Option`, so that an
+/// ID cloned in `f` is written once, where the caller keeps it
+/// (docs/performance.md, session 4).
 #[allow(unsafe_code)]
 #[inline(always)]
 pub(crate) fn with_current_cell<R>(
@@ -137,9 +136,9 @@ pub(crate) fn with_frame_or<R>(f: impl FnOnce(&mut Frame) -> R, otherwise: impl 
 ///
 /// # Safety
 ///
-/// `f` gets a shared reference that the cell does not know about.
-/// SAFETY: so `f` must not run user code, and nothing may borrow the
-/// thread's frame mutably while `f` runs (no set, no `with_frame`).
+/// `f` gets a shared reference that the cell does not know about, so the
+/// caller must ensure that `f` runs no user code and that nothing borrows
+/// the thread's frame mutably while `f` runs (no set, no `with_frame`).
 #[allow(unsafe_code)]
 #[inline(always)]
 pub(crate) unsafe fn peek_frame_or<R>(f: impl FnOnce(&Frame) -> R, otherwise: impl Fn() -> R) -> R {
@@ -179,8 +178,8 @@ pub(crate) fn in_frame<R>(cell: &FrameCell, f: impl FnOnce() -> R) -> R {
 ///
 /// # Safety
 ///
-/// SAFETY: callers [`leave`] `cell` before it can move or be freed (the
-/// module's invariant), and do not enter it again before then.
+/// The caller must [`leave`] `cell` before it can move or be freed (the
+/// module's invariant), and must not enter it again before then.
 #[allow(unsafe_code)]
 #[inline]
 pub(crate) unsafe fn enter(cell: &FrameCell) {

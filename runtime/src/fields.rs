@@ -89,17 +89,17 @@ impl SlotFields {
         let declared = slot.name();
         assert!(
             is_valid_name(&name),
-            "correlate: cannot log slot `{declared}` as `{name}`: a field name is 1 to 64 \
+            "correlated: cannot log slot `{declared}` as `{name}`: a field name is 1 to 64 \
              ASCII letters, digits, `_`, `.` or `-`",
         );
         assert!(
             name != CORRELATION_ID,
-            "correlate: cannot log slot `{declared}` as `{CORRELATION_ID}`: that field \
+            "correlated: cannot log slot `{declared}` as `{CORRELATION_ID}`: that field \
              always holds the correlation ID; pick another name",
         );
         if let Some(taken) = self.0.iter().find(|field| *field.name == *name) {
             panic!(
-                "correlate: cannot log slot `{declared}` as `{name}`: slot `{}` is already \
+                "correlated: cannot log slot `{declared}` as `{name}`: slot `{}` is already \
                  logged under that name; pick another name with `with_slot_named`",
                 taken.slot.declared_name(),
             );

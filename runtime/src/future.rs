@@ -7,6 +7,7 @@
 //! `tracing::Instrumented` entering its span; tokio's `TaskLocalFuture` swaps
 //! its value in and out instead, which costs a copy each way).
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -21,7 +22,7 @@ use crate::id::CorrelationId;
 pin_project! {
     /// A future or stream that runs in its own context.
     ///
-    /// Made by [`FutureExt::correlated`], [`FutureExt::in_current_context`],
+    /// Made by [`Correlate::correlated`], [`Correlate::in_current_context`],
     /// [`Context::wrap`] and `#[correlated]`. The context is current while the
     /// inner value is polled and while it is dropped (so destructors of a
     /// cancelled body still see its ID), and at no other time. Sets made
@@ -30,12 +31,12 @@ pin_project! {
     /// # Examples
     ///
     /// ```
-    /// use correlate::{CorrelationId, FutureExt};
+    /// use correlated::{Correlate, CorrelationId};
     ///
     /// let id = CorrelationId::generate();
-    /// let fut = async { correlate::current() }.correlated(id.clone());
+    /// let fut = async { correlated::current() }.correlated(id.clone());
     /// assert_eq!(futures::executor::block_on(fut), Some(id));
-    /// assert_eq!(correlate::current(), None);
+    /// assert_eq!(correlated::current(), None);
     /// ```
     #[must_use = "futures and streams do nothing unless polled"]
     pub struct Correlated<T> {
@@ -63,12 +64,84 @@ pin_project! {
 #[allow(unsafe_code)]
 unsafe impl<T: Sync> Sync for Correlated<T> {}
 
+// === impl Correlated ===
+
 impl<T> Correlated<T> {
     pub(crate) fn new(values: Values, inner: T) -> Self {
         Self {
             frame: FrameCell::new(Frame::entered(values)),
             inner: Some(inner),
         }
+    }
+
+    /// The inner future or stream; `None` once a future has completed (it is
+    /// dropped in its context as it completes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::{Correlate, CorrelationId};
+    ///
+    /// let fut = std::future::ready(7).correlated(CorrelationId::generate());
+    /// assert!(fut.get_ref().is_some());
+    /// ```
+    pub fn get_ref(&self) -> Option<&T> {
+        self.inner.as_ref()
+    }
+
+    /// The inner future or stream, mutably; `None` once a future has
+    /// completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::{Correlate, CorrelationId};
+    ///
+    /// let mut stream = futures::stream::iter([1, 2]).correlated(CorrelationId::generate());
+    /// assert!(stream.get_mut().is_some());
+    /// ```
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        self.inner.as_mut()
+    }
+
+    /// The pinned inner future or stream; `None` once a future has
+    /// completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::{Correlate, CorrelationId};
+    ///
+    /// let mut fut = std::pin::pin!(async { 1 }.correlated(CorrelationId::generate()));
+    /// assert!(fut.as_mut().get_pin_mut().is_some());
+    /// ```
+    pub fn get_pin_mut(self: Pin<&mut Self>) -> Option<Pin<&mut T>> {
+        self.project().inner.as_pin_mut()
+    }
+
+    /// Takes the inner future or stream back, without its context; `None`
+    /// once a future has completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::{Correlate, CorrelationId};
+    ///
+    /// let fut = async { correlated::current() }.correlated(CorrelationId::generate());
+    /// let plain = fut.into_inner().unwrap();
+    /// assert_eq!(futures::executor::block_on(plain), None);
+    /// ```
+    pub fn into_inner(mut self) -> Option<T> {
+        // Taken before `self` drops, so its `Drop` has nothing to drop.
+        self.inner.take()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Correlated<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Correlated")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,53 +199,73 @@ impl<S: Stream> Stream for Correlated<S> {
     }
 }
 
-/// Attaching a context to futures.
+/// Attaching a context to futures and streams.
+///
+/// Implemented for every type, like `tracing`'s `Instrument`: the result is a
+/// [`Correlated`] future when `Self` is a future, and a correlated stream
+/// (each `poll_next` in the context) when `Self` is a stream. Its name does
+/// not collide with the `FutureExt` and `StreamExt` traits of `futures` and
+/// `tokio-stream`, so all of them can be imported together.
 ///
 /// # Examples
 ///
 /// ```
-/// use correlate::{CorrelationId, FutureExt};
+/// use correlated::{Correlate, CorrelationId};
 ///
 /// # futures::executor::block_on(async {
 /// let id = CorrelationId::generate();
 /// async {
-///     let child = async { correlate::current() }.in_current_context();
-///     assert_eq!(child.await, correlate::current());
+///     let child = async { correlated::current() }.in_current_context();
+///     assert_eq!(child.await, correlated::current());
 /// }
 /// .correlated(id)
 /// .await;
 /// # });
 /// ```
-pub trait FutureExt: Future + Sized {
-    /// Runs the future with `id` as its correlation ID, in a copy of the
-    /// current context (other slots are kept).
+///
+/// A stream, next to `futures::StreamExt`:
+///
+/// ```
+/// use correlated::{Correlate, CorrelationId};
+/// use futures::StreamExt;
+///
+/// let ids = futures::stream::repeat_with(correlated::current)
+///     .take(2)
+///     .correlated(CorrelationId::parse("sse-1").unwrap());
+/// let seen: Vec<_> = futures::executor::block_on(ids.collect());
+/// assert!(seen.iter().all(|id| id.as_ref().unwrap() == "sse-1"));
+/// ```
+pub trait Correlate: Sized {
+    /// Runs the future (or every poll of the stream) with `id` as its
+    /// correlation ID, in a copy of the current context (other slots are
+    /// kept).
     ///
     /// # Examples
     ///
     /// ```
-    /// use correlate::{CorrelationId, FutureExt};
+    /// use correlated::{Correlate, CorrelationId};
     ///
     /// let id = CorrelationId::parse("job-1").unwrap();
-    /// let seen = futures::executor::block_on(async { correlate::current() }.correlated(id));
+    /// let seen = futures::executor::block_on(async { correlated::current() }.correlated(id));
     /// assert_eq!(seen.unwrap(), "job-1");
     /// ```
     fn correlated(self, id: CorrelationId) -> Correlated<Self> {
         Context::current_with_correlation_id(id).wrap(self)
     }
 
-    /// Runs the future in a snapshot of the context current now, at
-    /// construction: its sets never reach the caller, and the caller's later
-    /// sets never reach it. Use it to carry the context into a spawned task or
-    /// to isolate one branch of a `join!`.
+    /// Runs the future (or every poll of the stream) in a snapshot of the
+    /// context current now, at construction: its sets never reach the
+    /// caller, and the caller's later sets never reach it. Use it to carry
+    /// the context into a spawned task or to isolate one branch of a `join!`.
     ///
     /// # Examples
     ///
     /// ```
-    /// use correlate::{CorrelationId, FutureExt};
+    /// use correlated::{Correlate, CorrelationId};
     ///
-    /// let _guard = correlate::scope(CorrelationId::parse("req-1").unwrap());
-    /// let child = async { correlate::current() }.in_current_context();
-    /// drop(_guard);
+    /// let guard = correlated::scope(CorrelationId::parse("req-1").unwrap());
+    /// let child = async { correlated::current() }.in_current_context();
+    /// drop(guard);
     /// assert_eq!(futures::executor::block_on(child).unwrap(), "req-1");
     /// ```
     fn in_current_context(self) -> Correlated<Self> {
@@ -180,60 +273,4 @@ pub trait FutureExt: Future + Sized {
     }
 }
 
-impl<F: Future> FutureExt for F {}
-
-/// Attaching a context to streams: each `poll_next` runs in it.
-///
-/// # Examples
-///
-/// ```
-/// use correlate::{CorrelationId, StreamExt as _};
-/// use futures::StreamExt as _;
-///
-/// let ids = futures::stream::repeat_with(correlate::current)
-///     .take(2)
-///     .correlated(CorrelationId::parse("sse-1").unwrap());
-/// let seen: Vec<_> = futures::executor::block_on(ids.collect());
-/// assert!(seen.iter().all(|id| id.as_ref().unwrap() == "sse-1"));
-/// ```
-pub trait StreamExt: Stream + Sized {
-    /// Runs every poll of the stream with `id` as its correlation ID, in a
-    /// copy of the current context.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use correlate::{CorrelationId, StreamExt as _};
-    /// use futures::StreamExt as _;
-    ///
-    /// let mut ids = std::pin::pin!(
-    ///     futures::stream::once(async { correlate::current() })
-    ///         .correlated(CorrelationId::parse("rpc-1").unwrap())
-    /// );
-    /// let first = futures::executor::block_on(ids.next()).unwrap();
-    /// assert_eq!(first.unwrap(), "rpc-1");
-    /// ```
-    fn correlated(self, id: CorrelationId) -> Correlated<Self> {
-        Context::current_with_correlation_id(id).wrap(self)
-    }
-
-    /// Runs every poll of the stream in a snapshot of the current context.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use correlate::{CorrelationId, StreamExt as _};
-    /// use futures::StreamExt as _;
-    ///
-    /// let _guard = correlate::scope(CorrelationId::parse("req-2").unwrap());
-    /// let stream = futures::stream::once(async { correlate::current() }).in_current_context();
-    /// drop(_guard);
-    /// let seen: Vec<_> = futures::executor::block_on(stream.collect());
-    /// assert_eq!(seen[0].as_ref().unwrap(), "req-2");
-    /// ```
-    fn in_current_context(self) -> Correlated<Self> {
-        Context::current().wrap(self)
-    }
-}
-
-impl<S: Stream> StreamExt for S {}
+impl<T> Correlate for T {}

@@ -22,16 +22,16 @@ use crate::token::{self, Token};
 /// # Examples
 ///
 /// ```
-/// use correlate::CorrelationId;
+/// use correlated::CorrelationId;
 ///
-/// let outer = correlate::scope(CorrelationId::parse("outer").unwrap());
+/// let outer = correlated::scope(CorrelationId::parse("outer").unwrap());
 /// {
-///     let _inner = correlate::scope(CorrelationId::parse("inner").unwrap());
-///     assert_eq!(correlate::current().unwrap(), "inner");
+///     let _inner = correlated::scope(CorrelationId::parse("inner").unwrap());
+///     assert_eq!(correlated::current().unwrap(), "inner");
 /// }
-/// assert_eq!(correlate::current().unwrap(), "outer");
+/// assert_eq!(correlated::current().unwrap(), "outer");
 /// drop(outer);
-/// assert_eq!(correlate::current(), None);
+/// assert_eq!(correlated::current(), None);
 /// ```
 #[must_use = "the value is reset as soon as the guard is dropped"]
 pub struct ScopeGuard {

@@ -13,7 +13,7 @@
 //! # Examples
 //!
 //! ```
-//! use correlate::http::{X_CORRELATION_ID, extract, inject};
+//! use correlated::http::{X_CORRELATION_ID, extract, inject};
 //! use http::HeaderMap;
 //!
 //! // Incoming request: read and validate the header.
@@ -22,7 +22,7 @@
 //! let id = extract(&incoming).unwrap();
 //!
 //! // Outgoing call made on its behalf: propagate it.
-//! let _guard = correlate::scope(id);
+//! let _guard = correlated::scope(id);
 //! let mut outgoing = HeaderMap::new();
 //! assert!(inject(&mut outgoing));
 //! assert_eq!(outgoing[X_CORRELATION_ID], "req-42");
@@ -44,7 +44,7 @@ use crate::id::{CorrelationId, IntoCorrelationId, InvalidCorrelationId};
 /// # Examples
 ///
 /// ```
-/// assert_eq!(correlate::http::X_CORRELATION_ID.as_str(), "x-correlation-id");
+/// assert_eq!(correlated::http::X_CORRELATION_ID.as_str(), "x-correlation-id");
 /// ```
 pub const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
@@ -55,7 +55,7 @@ pub const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-
 /// # Examples
 ///
 /// ```
-/// use correlate::IntoCorrelationId;
+/// use correlated::IntoCorrelationId;
 /// use http::HeaderValue;
 ///
 /// assert!(HeaderValue::from_static("req-1").into_correlation_id().is_some());
@@ -73,7 +73,7 @@ impl IntoCorrelationId for HeaderValue {
 /// # Examples
 ///
 /// ```
-/// use correlate::IntoCorrelationId;
+/// use correlated::IntoCorrelationId;
 ///
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("x-request-id", "a b".parse().unwrap());
@@ -90,7 +90,7 @@ impl IntoCorrelationId for &HeaderValue {
 /// # Examples
 ///
 /// ```
-/// let id = correlate::CorrelationId::generate();
+/// let id = correlated::CorrelationId::generate();
 /// let value = http::HeaderValue::from(id.clone());
 /// assert_eq!(value, id.as_str());
 /// ```
@@ -105,7 +105,7 @@ impl From<CorrelationId> for HeaderValue {
 /// # Examples
 ///
 /// ```
-/// let id = correlate::CorrelationId::parse("req-1").unwrap();
+/// let id = correlated::CorrelationId::parse("req-1").unwrap();
 /// assert_eq!(http::HeaderValue::from(&id), "req-1");
 /// ```
 impl From<&CorrelationId> for HeaderValue {
@@ -126,12 +126,12 @@ impl From<&CorrelationId> for HeaderValue {
 /// # Examples
 ///
 /// ```
-/// use correlate::http::{X_CORRELATION_ID, inject};
+/// use correlated::http::{X_CORRELATION_ID, inject};
 ///
 /// let mut headers = http::HeaderMap::new();
 /// assert!(!inject(&mut headers)); // no current ID
 ///
-/// let _guard = correlate::scope("req-7".parse().unwrap());
+/// let _guard = correlated::scope("req-7".parse().unwrap());
 /// assert!(inject(&mut headers));
 /// assert_eq!(headers[X_CORRELATION_ID], "req-7");
 /// ```
@@ -148,14 +148,14 @@ pub fn inject(headers: &mut HeaderMap) -> bool {
 /// # Examples
 ///
 /// ```
-/// use correlate::http::inject_named;
+/// use correlated::http::inject_named;
 /// use http::{HeaderMap, HeaderName};
 ///
 /// let x_request_id = HeaderName::from_static("x-request-id");
 /// let mut headers = HeaderMap::new();
 /// headers.insert(x_request_id.clone(), "set-by-caller".parse().unwrap());
 ///
-/// let _guard = correlate::scope("req-7".parse().unwrap());
+/// let _guard = correlated::scope("req-7".parse().unwrap());
 /// assert!(!inject_named(&mut headers, &x_request_id));
 /// assert_eq!(headers[&x_request_id], "set-by-caller");
 /// ```
@@ -180,7 +180,7 @@ pub fn inject_named(headers: &mut HeaderMap, name: &HeaderName) -> bool {
 /// # Examples
 ///
 /// ```
-/// use correlate::http::{X_CORRELATION_ID, extract};
+/// use correlated::http::{X_CORRELATION_ID, extract};
 ///
 /// let mut headers = http::HeaderMap::new();
 /// assert_eq!(extract(&headers), None);
@@ -205,7 +205,7 @@ pub fn extract(headers: &HeaderMap) -> Option<CorrelationId> {
 /// # Examples
 ///
 /// ```
-/// use correlate::http::{X_CORRELATION_ID, extract_named};
+/// use correlated::http::{X_CORRELATION_ID, extract_named};
 /// use http::{HeaderMap, HeaderName};
 ///
 /// let x_request_id = HeaderName::from_static("x-request-id");
@@ -356,10 +356,10 @@ impl fmt::Display for Rejection {
 /// # Examples
 ///
 /// ```
-/// use correlate::carrier;
+/// use correlated::carrier;
 ///
 /// let mut headers = http::HeaderMap::new();
-/// let _guard = correlate::scope("job-1".parse().unwrap());
+/// let _guard = correlated::scope("job-1".parse().unwrap());
 /// assert!(carrier::inject(&mut headers));
 /// assert_eq!(headers["X-Correlation-ID"], "job-1");
 /// assert_eq!(carrier::extract(&headers).unwrap(), "job-1");
@@ -387,7 +387,7 @@ impl Carrier for HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::InvalidKind;
+    use crate::id::InvalidIdKind;
 
     fn headers(pairs: &[(&HeaderName, &[u8])]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -397,7 +397,7 @@ mod tests {
         map
     }
 
-    fn kind_of(map: &HeaderMap) -> Option<InvalidKind> {
+    fn kind_of(map: &HeaderMap) -> Option<InvalidIdKind> {
         match read(map, [&X_CORRELATION_ID], CorrelationId::parse) {
             Incoming::Invalid {
                 reason: Rejection::Invalid(error),
@@ -411,11 +411,11 @@ mod tests {
     fn hostile_values_are_rejected_with_the_rule_they_broke() {
         // `HeaderValue` itself refuses CR and LF, but obs-text and tabs pass.
         assert!(HeaderValue::from_bytes(b"a\r\nb").is_err());
-        let cases: [(&[u8], InvalidKind); 4] = [
-            (b"", InvalidKind::Empty),
-            (b"a\tb", InvalidKind::ForbiddenByte { position: 1 }),
-            (b"two words", InvalidKind::ForbiddenByte { position: 3 }),
-            (&[b'x'; 600], InvalidKind::TooLong { len: 600 }),
+        let cases: [(&[u8], InvalidIdKind); 4] = [
+            (b"", InvalidIdKind::Empty),
+            (b"a\tb", InvalidIdKind::ForbiddenByte { position: 1 }),
+            (b"two words", InvalidIdKind::ForbiddenByte { position: 3 }),
+            (&[b'x'; 600], InvalidIdKind::TooLong { len: 600 }),
         ];
         for (value, kind) in cases {
             let map = headers(&[(&X_CORRELATION_ID, value)]);

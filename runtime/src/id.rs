@@ -7,18 +7,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::str::FromStr;
 use std::sync::Arc;
 
-/// The longest ID accepted from outside, in bytes.
-///
-/// # Examples
-///
-/// ```
-/// use correlate::{CorrelationId, MAX_LEN};
-///
-/// assert!(CorrelationId::parse(&"a".repeat(MAX_LEN)).is_ok());
-/// assert!(CorrelationId::parse(&"a".repeat(MAX_LEN + 1)).is_err());
-/// ```
-pub const MAX_LEN: usize = 128;
-
 /// IDs up to this many bytes live inline, so cloning one copies bytes instead
 /// of touching a reference count. A canonical UUID is 36 bytes.
 const INLINE_CAP: usize = 39;
@@ -32,7 +20,7 @@ const INLINE_CAP: usize = 39;
 /// # Examples
 ///
 /// ```
-/// use correlate::CorrelationId;
+/// use correlated::CorrelationId;
 ///
 /// let generated = CorrelationId::generate();
 /// assert_eq!(generated.as_str().len(), 36);
@@ -53,10 +41,8 @@ enum Repr {
 
 /// The text of a short ID and its length, in five aligned machine words.
 ///
-/// The alignment is for speed: it makes a clone copy whole words. Unaligned,
-/// the derived `Clone` copied the bytes in 1-, 4-, 8- and 16-byte pieces, and
-/// the caller's wider reads of the copy then waited on store forwarding:
-/// 7.3 ns per clone against 1.7 ns aligned (docs/performance.md).
+/// Aligned so that a clone copies whole words, which the reader's wide loads
+/// can take straight from the copy (docs/performance.md, "The ID's layout").
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 struct InlineText {
@@ -68,24 +54,21 @@ impl InlineText {
     /// `text` must fit (at most `INLINE_CAP` bytes) and be visible ASCII.
     #[inline]
     fn new(text: &[u8]) -> Self {
-        // Built in five words and stored once: copying a variable length
-        // called `memset` and `memcpy`, and the first read of the result then
-        // waited for their stores.
+        // Built in whole words and stored once, so that the first read of
+        // the result does not wait on a copy of run-time length.
         let mut words = [0u64; 5];
-        let full = text.len() / 8;
-        for (word, chunk) in words.iter_mut().zip(text.chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let (chunks, rest) = text.as_chunks::<8>();
+        for (word, chunk) in words.iter_mut().zip(chunks) {
+            *word = u64::from_le_bytes(*chunk);
         }
-        let rest = text.len() % 8;
-        if rest != 0 {
-            words[full] = if text.len() >= 8 {
+        if !rest.is_empty() {
+            words[chunks.len()] = match text.last_chunk::<8>() {
                 // The last eight bytes, shifted so that only the rest is kept.
-                let tail: [u8; 8] = text[text.len() - 8..].try_into().unwrap_or_default();
-                u64::from_le_bytes(tail) >> (8 * (8 - rest))
-            } else {
-                text.iter()
+                Some(tail) => u64::from_le_bytes(*tail) >> (8 * (8 - rest.len())),
+                None => rest
+                    .iter()
                     .rev()
-                    .fold(0, |word, &byte| word << 8 | u64::from(byte))
+                    .fold(0, |word, &byte| word << 8 | u64::from(byte)),
             };
         }
         // Fits: INLINE_CAP < 256.
@@ -94,15 +77,29 @@ impl InlineText {
         for (bytes, word) in block.chunks_exact_mut(8).zip(words) {
             bytes.copy_from_slice(&word.to_le_bytes());
         }
-        let (bytes, len) = block.split_at(INLINE_CAP);
+        let (bytes, len) = block
+            .split_first_chunk::<INLINE_CAP>()
+            .expect("a 40-byte block holds the 39 text bytes and the length");
         Self {
-            bytes: bytes.try_into().unwrap_or([0; INLINE_CAP]),
+            bytes: *bytes,
             len: len[0],
         }
     }
 }
 
 impl CorrelationId {
+    /// The longest ID accepted from outside, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::CorrelationId;
+    ///
+    /// assert!(CorrelationId::parse(&"a".repeat(CorrelationId::MAX_LEN)).is_ok());
+    /// assert!(CorrelationId::parse(&"a".repeat(CorrelationId::MAX_LEN + 1)).is_err());
+    /// ```
+    pub const MAX_LEN: usize = 128;
+
     /// Generates a new UUIDv7 (RFC 9562): time-ordered, canonical lowercase
     /// hyphenated, unique across threads and calls.
     ///
@@ -114,7 +111,7 @@ impl CorrelationId {
     /// # Examples
     ///
     /// ```
-    /// let id = correlate::CorrelationId::generate();
+    /// let id = correlated::CorrelationId::generate();
     /// let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
     /// assert_eq!(uuid.get_version_num(), 7);
     /// ```
@@ -137,13 +134,13 @@ impl CorrelationId {
     /// # Examples
     ///
     /// ```
-    /// use correlate::{CorrelationId, InvalidKind};
+    /// use correlated::{CorrelationId, InvalidIdKind};
     ///
     /// assert_eq!(CorrelationId::parse("req-42").unwrap().as_str(), "req-42");
-    /// assert_eq!(CorrelationId::parse("").unwrap_err().kind(), InvalidKind::Empty);
+    /// assert_eq!(CorrelationId::parse("").unwrap_err().kind(), InvalidIdKind::Empty);
     /// assert_eq!(
     ///     CorrelationId::parse("a\r\nSet-Cookie: x").unwrap_err().kind(),
-    ///     InvalidKind::ForbiddenByte { position: 1 },
+    ///     InvalidIdKind::ForbiddenByte { position: 1 },
     /// );
     /// ```
     pub fn parse(value: &str) -> Result<Self, InvalidCorrelationId> {
@@ -157,12 +154,12 @@ impl CorrelationId {
     /// # Errors
     ///
     /// [`InvalidCorrelationId`]: the floor's rules first, then
-    /// [`InvalidKind::NotUuid`].
+    /// [`InvalidIdKind::NotUuid`].
     ///
     /// # Examples
     ///
     /// ```
-    /// use correlate::CorrelationId;
+    /// use correlated::CorrelationId;
     ///
     /// let id = CorrelationId::parse_uuid("0192F0C3E1B27C3A8F4D2B1A0C9E8D7F").unwrap();
     /// assert_eq!(id.as_str(), "0192f0c3-e1b2-7c3a-8f4d-2b1a0c9e8d7f");
@@ -182,7 +179,7 @@ impl CorrelationId {
         // braced and URN forms, which are not correlation IDs.
         match uuid::Uuid::try_parse(value) {
             Ok(uuid) if well_formed => Ok(Self::from(uuid)),
-            _ => Err(InvalidCorrelationId::new(InvalidKind::NotUuid)),
+            _ => Err(InvalidCorrelationId::new(InvalidIdKind::NotUuid)),
         }
     }
 
@@ -194,18 +191,18 @@ impl CorrelationId {
     /// # Errors
     ///
     /// [`InvalidCorrelationId`]: the floor's rules first, then
-    /// [`InvalidKind::Rejected`] or [`InvalidKind::ValidatorPanicked`].
+    /// [`InvalidIdKind::Rejected`] or [`InvalidIdKind::ValidatorPanicked`].
     ///
     /// # Examples
     ///
     /// ```
-    /// use correlate::{CorrelationId, InvalidKind};
+    /// use correlated::{CorrelationId, InvalidIdKind};
     ///
     /// let ours = |s: &str| s.starts_with("req-");
     /// assert!(CorrelationId::parse_with("req-7", ours).is_ok());
     /// assert_eq!(
     ///     CorrelationId::parse_with("job-7", ours).unwrap_err().kind(),
-    ///     InvalidKind::Rejected,
+    ///     InvalidIdKind::Rejected,
     /// );
     /// ```
     pub fn parse_with<V>(value: &str, validator: V) -> Result<Self, InvalidCorrelationId>
@@ -217,8 +214,8 @@ impl CorrelationId {
         // take the request down with it.
         match catch_unwind(AssertUnwindSafe(|| validator(value))) {
             Ok(true) => Ok(Self::from_checked(value)),
-            Ok(false) => Err(InvalidCorrelationId::new(InvalidKind::Rejected)),
-            Err(_) => Err(InvalidCorrelationId::new(InvalidKind::ValidatorPanicked)),
+            Ok(false) => Err(InvalidCorrelationId::new(InvalidIdKind::Rejected)),
+            Err(_) => Err(InvalidCorrelationId::new(InvalidIdKind::ValidatorPanicked)),
         }
     }
 
@@ -227,7 +224,7 @@ impl CorrelationId {
     /// # Examples
     ///
     /// ```
-    /// let id = correlate::CorrelationId::parse("abc").unwrap();
+    /// let id = correlated::CorrelationId::parse("abc").unwrap();
     /// assert_eq!(id.as_str(), "abc");
     /// ```
     #[inline]
@@ -319,7 +316,7 @@ mod generate {
         if let Err(error) = getrandom::fill(&mut bytes) {
             // As `uuid::Uuid::now_v7()` does: an ID must never be guessable
             // because the OS had no randomness to give.
-            panic!("correlate: the OS random number generator failed: {error}");
+            panic!("correlated: the OS random number generator failed: {error}");
         }
         bytes
     }
@@ -339,9 +336,9 @@ mod generate {
 
 /// The text of an inline ID.
 ///
-/// The one `unsafe` of the crate. Checking UTF-8 here cost 235 instructions
-/// per call (callgrind), paid on every log line and header echo, against 3
-/// without the check; see docs/performance.md.
+/// Not re-checked as UTF-8: this runs for every log line and header echo,
+/// and the floor already guarantees ASCII (the check's cost is in
+/// docs/performance.md).
 #[allow(unsafe_code)]
 #[inline]
 fn inline_str(bytes: &[u8]) -> &str {
@@ -356,17 +353,16 @@ fn inline_str(bytes: &[u8]) -> &str {
 /// The floor applied to every value from outside.
 fn check_floor(value: &str) -> Result<(), InvalidCorrelationId> {
     if value.is_empty() {
-        return Err(InvalidCorrelationId::new(InvalidKind::Empty));
+        return Err(InvalidCorrelationId::new(InvalidIdKind::Empty));
     }
-    if value.len() > MAX_LEN {
-        return Err(InvalidCorrelationId::new(InvalidKind::TooLong {
+    if value.len() > CorrelationId::MAX_LEN {
+        return Err(InvalidCorrelationId::new(InvalidIdKind::TooLong {
             len: value.len(),
         }));
     }
     // Visible ASCII is `is_ascii_graphic`'s range, 0x21 to 0x7E. One pass
-    // without an early exit, which the compiler turns into SIMD compares
-    // (about a third of the instructions of a byte-by-byte search, on every
-    // incoming header); the position is looked for only on failure.
+    // without an early exit, so that the compiler can vectorise it for every
+    // incoming header; the position is looked for only on failure.
     if value
         .bytes()
         .fold(true, |all, b| all & b.is_ascii_graphic())
@@ -376,8 +372,8 @@ fn check_floor(value: &str) -> Result<(), InvalidCorrelationId> {
     let position = value
         .bytes()
         .position(|b| !b.is_ascii_graphic())
-        .unwrap_or_default();
-    Err(InvalidCorrelationId::new(InvalidKind::ForbiddenByte {
+        .expect("the pass above found a byte outside the floor");
+    Err(InvalidCorrelationId::new(InvalidIdKind::ForbiddenByte {
         position,
     }))
 }
@@ -469,17 +465,17 @@ impl PartialEq<&str> for CorrelationId {
 /// # Examples
 ///
 /// ```
-/// use correlate::{CorrelationId, InvalidKind};
+/// use correlated::{CorrelationId, InvalidIdKind};
 ///
 /// let long = "x".repeat(600);
 /// assert_eq!(
 ///     CorrelationId::parse(&long).unwrap_err().kind(),
-///     InvalidKind::TooLong { len: 600 },
+///     InvalidIdKind::TooLong { len: 600 },
 /// );
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum InvalidKind {
+pub enum InvalidIdKind {
     /// The value was empty.
     Empty,
     /// The value was longer than 128 bytes.
@@ -509,7 +505,7 @@ pub enum InvalidKind {
 /// # Examples
 ///
 /// ```
-/// let err = correlate::CorrelationId::parse("caf\u{e9}").unwrap_err();
+/// let err = correlated::CorrelationId::parse("caf\u{e9}").unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
 ///     "invalid correlation id: byte 3 is not visible ASCII (0x21 to 0x7E)",
@@ -517,11 +513,11 @@ pub enum InvalidKind {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidCorrelationId {
-    kind: InvalidKind,
+    kind: InvalidIdKind,
 }
 
 impl InvalidCorrelationId {
-    fn new(kind: InvalidKind) -> Self {
+    fn new(kind: InvalidIdKind) -> Self {
         Self { kind }
     }
 
@@ -530,10 +526,10 @@ impl InvalidCorrelationId {
     /// # Examples
     ///
     /// ```
-    /// use correlate::{CorrelationId, InvalidKind};
-    /// assert_eq!(CorrelationId::parse_uuid("nope").unwrap_err().kind(), InvalidKind::NotUuid);
+    /// use correlated::{CorrelationId, InvalidIdKind};
+    /// assert_eq!(CorrelationId::parse_uuid("nope").unwrap_err().kind(), InvalidIdKind::NotUuid);
     /// ```
-    pub fn kind(&self) -> InvalidKind {
+    pub fn kind(&self) -> InvalidIdKind {
         self.kind
     }
 }
@@ -542,16 +538,20 @@ impl fmt::Display for InvalidCorrelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("invalid correlation id: ")?;
         match self.kind {
-            InvalidKind::Empty => f.write_str("it is empty"),
-            InvalidKind::TooLong { len } => {
-                write!(f, "it is {len} bytes long; at most {MAX_LEN} are allowed")
+            InvalidIdKind::Empty => f.write_str("it is empty"),
+            InvalidIdKind::TooLong { len } => {
+                write!(
+                    f,
+                    "it is {len} bytes long; at most {} are allowed",
+                    CorrelationId::MAX_LEN
+                )
             }
-            InvalidKind::ForbiddenByte { position } => {
+            InvalidIdKind::ForbiddenByte { position } => {
                 write!(f, "byte {position} is not visible ASCII (0x21 to 0x7E)")
             }
-            InvalidKind::NotUuid => f.write_str("it is not an RFC 9562 UUID"),
-            InvalidKind::Rejected => f.write_str("the validator rejected it"),
-            InvalidKind::ValidatorPanicked => {
+            InvalidIdKind::NotUuid => f.write_str("it is not an RFC 9562 UUID"),
+            InvalidIdKind::Rejected => f.write_str("the validator rejected it"),
+            InvalidIdKind::ValidatorPanicked => {
                 f.write_str("the validator panicked; the value counts as invalid")
             }
         }
@@ -568,7 +568,7 @@ impl std::error::Error for InvalidCorrelationId {}
 /// # Examples
 ///
 /// ```
-/// use correlate::IntoCorrelationId;
+/// use correlated::IntoCorrelationId;
 ///
 /// assert!("req-1".into_correlation_id().is_some());
 /// assert!("bad value".into_correlation_id().is_none());
@@ -585,7 +585,7 @@ pub trait IntoCorrelationId {
     /// # Examples
     ///
     /// ```
-    /// use correlate::IntoCorrelationId;
+    /// use correlated::IntoCorrelationId;
     ///
     /// assert_eq!("req-1".into_correlation_id_or_generate(), "req-1");
     /// assert_ne!("bad value".into_correlation_id_or_generate(), "bad value");
@@ -676,8 +676,12 @@ mod tests {
     fn every_length_is_kept_verbatim() {
         // Each length takes its own path through `InlineText::new` (whole
         // words, a shifted tail, a short value) or the shared buffer.
-        let visible: Vec<u8> = (0x21u8..=0x7E).cycle().skip(7).take(MAX_LEN).collect();
-        for len in 1..=MAX_LEN {
+        let visible: Vec<u8> = (0x21u8..=0x7E)
+            .cycle()
+            .skip(7)
+            .take(CorrelationId::MAX_LEN)
+            .collect();
+        for len in 1..=CorrelationId::MAX_LEN {
             let text = std::str::from_utf8(&visible[..len]).unwrap();
             let id = CorrelationId::parse(text).unwrap();
             assert_eq!(id.as_str(), text, "length {len}");
@@ -697,7 +701,7 @@ mod tests {
             let value = format!("ok{bad}");
             assert_eq!(
                 CorrelationId::parse(&value).unwrap_err().kind(),
-                InvalidKind::ForbiddenByte { position: 2 },
+                InvalidIdKind::ForbiddenByte { position: 2 },
                 "{value:?}"
             );
         }
@@ -705,12 +709,14 @@ mod tests {
 
     #[test]
     fn length_limits_are_inclusive() {
-        assert!(CorrelationId::parse(&"a".repeat(MAX_LEN)).is_ok());
+        assert!(CorrelationId::parse(&"a".repeat(CorrelationId::MAX_LEN)).is_ok());
         assert_eq!(
-            CorrelationId::parse(&"a".repeat(MAX_LEN + 1))
+            CorrelationId::parse(&"a".repeat(CorrelationId::MAX_LEN + 1))
                 .unwrap_err()
                 .kind(),
-            InvalidKind::TooLong { len: MAX_LEN + 1 }
+            InvalidIdKind::TooLong {
+                len: CorrelationId::MAX_LEN + 1
+            }
         );
     }
 
@@ -734,7 +740,7 @@ mod tests {
         ] {
             assert_eq!(
                 CorrelationId::parse_uuid(&form).unwrap_err().kind(),
-                InvalidKind::NotUuid
+                InvalidIdKind::NotUuid
             );
         }
     }
@@ -758,13 +764,13 @@ mod tests {
     #[test]
     fn validator_panic_counts_as_invalid() {
         let err = CorrelationId::parse_with("x", |_| panic!("validator bug")).unwrap_err();
-        assert_eq!(err.kind(), InvalidKind::ValidatorPanicked);
+        assert_eq!(err.kind(), InvalidIdKind::ValidatorPanicked);
     }
 
     #[test]
     fn validator_runs_after_the_floor() {
         let err = CorrelationId::parse_with("a b", |_| true).unwrap_err();
-        assert_eq!(err.kind(), InvalidKind::ForbiddenByte { position: 1 });
+        assert_eq!(err.kind(), InvalidIdKind::ForbiddenByte { position: 1 });
     }
 
     #[test]

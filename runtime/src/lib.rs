@@ -1,22 +1,22 @@
 //! Correlation IDs for async Rust.
 //!
-//! `correlate` gives every request, job or task a correlation ID that all code
+//! `correlated` gives every request, job or task a correlation ID that all code
 //! running on its behalf can read — across `.await`s, worker threads, spawned
 //! tasks and outgoing calls — and that is always restored when the work ends:
 //! on return, on error, on panic and on cancellation.
 //!
 //! ```
-//! use correlate::{CorrelationId, FutureExt};
+//! use correlated::{CorrelationId, Correlate};
 //!
 //! async fn load_order() -> Option<CorrelationId> {
 //!     // Any code running for the request sees its ID, after every `.await`.
-//!     correlate::current()
+//!     correlated::current()
 //! }
 //!
 //! let id = CorrelationId::generate();
 //! let seen = futures::executor::block_on(load_order().correlated(id.clone()));
 //! assert_eq!(seen, Some(id));
-//! assert_eq!(correlate::current(), None); // nothing leaks out
+//! assert_eq!(correlated::current(), None); // nothing leaks out
 //! ```
 //!
 //! The model is Python's `contextvars`, made correct for async Rust:
@@ -35,7 +35,7 @@
 //!
 //! None is on by default; the core works under any executor.
 //!
-//! - `tokio`: `correlate::spawn` and `correlate::spawn_blocking`, which carry the context into
+//! - `tokio`: `correlated::spawn` and `correlated::spawn_blocking`, which carry the context into
 //!   new tasks, and misuse detection that knows which task is running.
 //! - `tracing`: `tracing::CorrelatedFormat` and `tracing::fmt_layer`, so
 //!   that every event formatted by `tracing-subscriber` carries
@@ -56,6 +56,8 @@
 // docs/design.md lists them with the measurements that justify them.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// Feature badges on docs.rs (`[package.metadata.docs.rs]` passes `--cfg docsrs`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod context;
 mod current;
@@ -85,21 +87,26 @@ pub(crate) fn tracing_test_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 pub mod carrier;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 #[cfg(feature = "log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub mod log;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub mod tracing;
 
 pub use context::{Context, current, with_current};
-pub use correlate_macros::correlated;
-pub use future::{Correlated, FutureExt, StreamExt};
+pub use correlated_macros::correlated;
+pub use future::{Correlate, Correlated};
 pub use guard::ScopeGuard;
-pub use id::{CorrelationId, IntoCorrelationId, InvalidCorrelationId, InvalidKind, MAX_LEN};
+pub use id::{CorrelationId, IntoCorrelationId, InvalidCorrelationId, InvalidIdKind};
 pub use slot::{CORRELATION_ID, Slot};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use spawn::{spawn, spawn_blocking};
 pub use token::{ResetError, ResetErrorKind, Token};
 
@@ -109,9 +116,9 @@ pub use token::{ResetError, ResetErrorKind, Token};
 /// # Examples
 ///
 /// ```
-/// let token = correlate::set(correlate::CorrelationId::parse("req-1").unwrap());
-/// assert_eq!(correlate::current().unwrap(), "req-1");
-/// correlate::reset(token).unwrap();
+/// let token = correlated::set(correlated::CorrelationId::parse("req-1").unwrap());
+/// assert_eq!(correlated::current().unwrap(), "req-1");
+/// correlated::reset(token).unwrap();
 /// ```
 pub fn set(id: CorrelationId) -> Token {
     CORRELATION_ID.set(id)
@@ -127,9 +134,9 @@ pub fn set(id: CorrelationId) -> Token {
 /// # Examples
 ///
 /// ```
-/// let token = correlate::set(correlate::CorrelationId::generate());
-/// correlate::reset(token).unwrap();
-/// assert_eq!(correlate::current(), None);
+/// let token = correlated::set(correlated::CorrelationId::generate());
+/// correlated::reset(token).unwrap();
+/// assert_eq!(correlated::current(), None);
 /// ```
 pub fn reset(token: Token) -> Result<(), ResetError> {
     CORRELATION_ID.reset(token)
@@ -142,10 +149,10 @@ pub fn reset(token: Token) -> Result<(), ResetError> {
 ///
 /// ```
 /// {
-///     let _guard = correlate::scope(correlate::CorrelationId::parse("job-3").unwrap());
-///     assert_eq!(correlate::current().unwrap(), "job-3");
+///     let _guard = correlated::scope(correlated::CorrelationId::parse("job-3").unwrap());
+///     assert_eq!(correlated::current().unwrap(), "job-3");
 /// }
-/// assert_eq!(correlate::current(), None);
+/// assert_eq!(correlated::current(), None);
 /// ```
 pub fn scope(id: CorrelationId) -> ScopeGuard {
     CORRELATION_ID.scope(id)

@@ -20,11 +20,11 @@
 //! use std::fmt::Write as _;
 //! use std::sync::Mutex;
 //!
-//! use correlate::{CorrelationId, FutureExt};
+//! use correlated::{CorrelationId, Correlate};
 //! use log::kv::{Error, Key, Value, VisitSource};
 //! use log::{LevelFilter, Log, Metadata, Record};
 //!
-//! correlate::slot! { static USER_ID: String; }
+//! correlated::slot! { static USER_ID: String; }
 //!
 //! /// A minimal logger: `LEVEL message key=value ...`, into a buffer.
 //! struct Lines(Mutex<Vec<String>>);
@@ -51,7 +51,7 @@
 //!
 //! static LINES: Lines = Lines(Mutex::new(Vec::new()));
 //!
-//! correlate::log::CorrelatedLogger::new(&LINES)
+//! correlated::log::CorrelatedLogger::new(&LINES)
 //!     .with_slot(&USER_ID)
 //!     .init(LevelFilter::Info)
 //!     .unwrap();
@@ -98,10 +98,10 @@ use crate::slot::Slot;
 /// #     fn log(&self, record: &log::Record<'_>) { println!("{}", record.args()) }
 /// #     fn flush(&self) {}
 /// # }
-/// use correlate::log::CorrelatedLogger;
+/// use correlated::log::CorrelatedLogger;
 /// use log::LevelFilter;
 ///
-/// correlate::slot! { static TENANT_ID: u64; }
+/// correlated::slot! { static TENANT_ID: u64; }
 ///
 /// CorrelatedLogger::new(Stdout)
 ///     .with_slot(&TENANT_ID)
@@ -122,7 +122,7 @@ impl<L> CorrelatedLogger<L> {
     /// ```
     /// use log::Log as _;
     ///
-    /// let logger = correlate::log::CorrelatedLogger::new(log::logger());
+    /// let logger = correlated::log::CorrelatedLogger::new(log::logger());
     /// logger.flush();
     /// ```
     pub fn new(inner: L) -> Self {
@@ -143,9 +143,9 @@ impl<L> CorrelatedLogger<L> {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { pub static USER_ID: String; }
+    /// correlated::slot! { pub static USER_ID: String; }
     ///
-    /// let logger = correlate::log::CorrelatedLogger::new(log::logger()).with_slot(&USER_ID);
+    /// let logger = correlated::log::CorrelatedLogger::new(log::logger()).with_slot(&USER_ID);
     /// # drop(logger);
     /// ```
     #[must_use]
@@ -168,9 +168,9 @@ impl<L> CorrelatedLogger<L> {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { pub static USER_ID: String; }
+    /// correlated::slot! { pub static USER_ID: String; }
     ///
-    /// let logger = correlate::log::CorrelatedLogger::new(log::logger())
+    /// let logger = correlated::log::CorrelatedLogger::new(log::logger())
     ///     .with_slot_named(&USER_ID, "user.id");
     /// # drop(logger);
     /// ```
@@ -189,7 +189,7 @@ impl<L> CorrelatedLogger<L> {
     /// # Examples
     ///
     /// ```
-    /// let logger = correlate::log::CorrelatedLogger::new(42);
+    /// let logger = correlated::log::CorrelatedLogger::new(42);
     /// assert_eq!(*logger.inner(), 42);
     /// ```
     pub fn inner(&self) -> &L {
@@ -215,7 +215,7 @@ impl<L: Log + 'static> CorrelatedLogger<L> {
     /// #     fn log(&self, record: &log::Record<'_>) { println!("{}", record.args()) }
     /// #     fn flush(&self) {}
     /// # }
-    /// use correlate::log::CorrelatedLogger;
+    /// use correlated::log::CorrelatedLogger;
     ///
     /// CorrelatedLogger::new(Stdout).init(log::LevelFilter::Info).unwrap();
     /// assert!(CorrelatedLogger::new(Stdout).init(log::LevelFilter::Info).is_err());
@@ -246,9 +246,9 @@ impl<L: Log + 'static> CorrelatedLogger<L> {
 /// #     fn log(&self, record: &log::Record<'_>) { println!("{}", record.args()) }
 /// #     fn flush(&self) {}
 /// # }
-/// correlate::log::init(Stdout, log::LevelFilter::Info).expect("the first logger");
+/// correlated::log::init(Stdout, log::LevelFilter::Info).expect("the first logger");
 ///
-/// let _id = correlate::scope(correlate::CorrelationId::generate());
+/// let _id = correlated::scope(correlated::CorrelationId::generate());
 /// log::info!("this record carries the ID");
 /// ```
 pub fn init<L: Log + 'static>(inner: L, max_level: LevelFilter) -> Result<(), SetLoggerError> {
@@ -329,7 +329,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::FutureExt;
+    use crate::Correlate;
 
     crate::slot! {
         static USER_ID: String;

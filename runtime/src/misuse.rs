@@ -8,6 +8,7 @@
 //! builds. Scoped uses never trip this: a guard dropped before the next
 //! `.await` is gone before anyone else runs.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::token::ResetErrorKind;
@@ -53,7 +54,11 @@ pub(crate) fn reports() -> usize {
 fn report(message: std::fmt::Arguments<'_>) {
     REPORTS.fetch_add(1, Ordering::Relaxed);
     if cfg!(debug_assertions) {
-        eprintln!("correlate: {message}");
+        // Not `eprintln!`, which panics when stderr is a closed pipe: reports
+        // are made from `Drop`, possibly while unwinding (a panic there
+        // aborts), and from reads that must never panic. A report nobody can
+        // read is dropped.
+        let _ = writeln!(std::io::stderr(), "correlated: {message}");
     }
 }
 
@@ -63,7 +68,7 @@ pub(crate) fn report_root_leak(slot: &'static str, setter: Owner, viewer: Owner)
          was still set when {viewer} ran on the same thread; it is hidden from that code. \
          A bare `set()` in a task outlives the poll and would leak to the next task. \
          Fix: run the task in its own context (`#[correlated]`, `fut.correlated(id)`, \
-         `correlate::spawn`, `Context::wrap`), or drop the guard / reset the token \
+         `correlated::spawn`, `Context::wrap`), or drop the guard / reset the token \
          before the next `.await`."
     ));
 }

@@ -40,7 +40,7 @@ static NEXT_USER_KEY: AtomicU32 = AtomicU32::new(SlotKey::FIRST_USER);
 /// # Examples
 ///
 /// ```
-/// correlate::slot! {
+/// correlated::slot! {
 ///     /// The authenticated user, once known.
 ///     pub static USER_ID: String;
 /// }
@@ -67,10 +67,10 @@ pub struct Slot<T: 'static> {
 /// # Examples
 ///
 /// ```
-/// use correlate::{CORRELATION_ID, CorrelationId};
+/// use correlated::{CORRELATION_ID, CorrelationId};
 ///
 /// let _guard = CORRELATION_ID.scope(CorrelationId::parse("req-1").unwrap());
-/// assert_eq!(correlate::current().unwrap(), "req-1");
+/// assert_eq!(correlated::current().unwrap(), "req-1");
 /// ```
 pub static CORRELATION_ID: Slot<CorrelationId> = Slot {
     name: "CORRELATION_ID",
@@ -94,7 +94,7 @@ impl<T: 'static> Slot<T> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(correlate::CORRELATION_ID.name(), "CORRELATION_ID");
+    /// assert_eq!(correlated::CORRELATION_ID.name(), "CORRELATION_ID");
     /// ```
     pub fn name(&self) -> &'static str {
         self.name
@@ -126,7 +126,7 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { static TENANT: u32; }
+    /// correlated::slot! { static TENANT: u32; }
     ///
     /// assert_eq!(TENANT.get(), None);
     /// let _guard = TENANT.scope(7);
@@ -143,7 +143,7 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { static USER_ID: String; }
+    /// correlated::slot! { static USER_ID: String; }
     ///
     /// let _guard = USER_ID.scope("alice".to_owned());
     /// assert_eq!(USER_ID.with(|user| user.map(String::len)), Some(5));
@@ -167,7 +167,7 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { static TENANT: u32; }
+    /// correlated::slot! { static TENANT: u32; }
     ///
     /// let outer = TENANT.set(1);
     /// let inner = TENANT.set(2);
@@ -201,7 +201,7 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { static A: u8; static B: u8; }
+    /// correlated::slot! { static A: u8; static B: u8; }
     ///
     /// let token = A.set(1);
     /// let err = B.reset(token).unwrap_err();
@@ -221,7 +221,7 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// # Examples
     ///
     /// ```
-    /// correlate::slot! { static TENANT: u32; }
+    /// correlated::slot! { static TENANT: u32; }
     ///
     /// {
     ///     let _guard = TENANT.scope(9);
@@ -266,7 +266,7 @@ impl<T> fmt::Debug for Slot<T> {
 /// # Examples
 ///
 /// ```
-/// correlate::slot! {
+/// correlated::slot! {
 ///     /// The authenticated user.
 ///     pub static USER_ID: String;
 ///     pub(crate) static TENANT: u64;

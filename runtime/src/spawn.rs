@@ -9,20 +9,20 @@ use std::future::Future;
 use tokio::task::JoinHandle;
 
 use crate::context::Context;
-use crate::future::FutureExt;
+use crate::future::Correlate;
 
 /// Spawns a task that runs in a snapshot of the current context.
 ///
 /// # Examples
 ///
 /// ```
-/// use correlate::CorrelationId;
+/// use correlated::CorrelationId;
 ///
 /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 /// # async fn main() {
 /// let id = CorrelationId::generate();
-/// let _guard = correlate::scope(id.clone());
-/// let seen = correlate::spawn(async { correlate::current() }).await.unwrap();
+/// let _guard = correlated::scope(id.clone());
+/// let seen = correlated::spawn(async { correlated::current() }).await.unwrap();
 /// assert_eq!(seen, Some(id));
 /// # }
 /// ```
@@ -40,12 +40,12 @@ where
 /// # Examples
 ///
 /// ```
-/// use correlate::CorrelationId;
+/// use correlated::CorrelationId;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let _guard = correlate::scope(CorrelationId::parse("req-5").unwrap());
-/// let seen = correlate::spawn_blocking(correlate::current).await.unwrap();
+/// let _guard = correlated::scope(CorrelationId::parse("req-5").unwrap());
+/// let seen = correlated::spawn_blocking(correlated::current).await.unwrap();
 /// assert_eq!(seen.unwrap(), "req-5");
 /// # }
 /// ```

@@ -105,12 +105,12 @@ impl SetLog {
 /// # Examples
 ///
 /// ```
-/// use correlate::CorrelationId;
+/// use correlated::CorrelationId;
 ///
-/// let token = correlate::set(CorrelationId::parse("req-1").unwrap());
-/// assert_eq!(correlate::current().unwrap(), "req-1");
-/// correlate::reset(token).unwrap();
-/// assert_eq!(correlate::current(), None);
+/// let token = correlated::set(CorrelationId::parse("req-1").unwrap());
+/// assert_eq!(correlated::current().unwrap(), "req-1");
+/// correlated::reset(token).unwrap();
+/// assert_eq!(correlated::current(), None);
 /// ```
 #[must_use = "dropping a token keeps the value for the rest of the context; reset it, or use `scope()`"]
 pub struct Token {
@@ -138,10 +138,10 @@ impl Drop for Token {
 /// # Examples
 ///
 /// ```
-/// use correlate::{CorrelationId, ResetErrorKind};
+/// use correlated::{CorrelationId, ResetErrorKind};
 ///
-/// let token = correlate::set(CorrelationId::generate());
-/// let err = std::thread::spawn(move || correlate::reset(token).unwrap_err())
+/// let token = correlated::set(CorrelationId::generate());
+/// let err = std::thread::spawn(move || correlated::reset(token).unwrap_err())
 ///     .join()
 ///     .unwrap();
 /// assert_eq!(err.kind(), ResetErrorKind::WrongContext);
@@ -163,10 +163,10 @@ pub enum ResetErrorKind {
 /// # Examples
 ///
 /// ```
-/// correlate::slot! { static A: u8; static B: u8; }
+/// correlated::slot! { static A: u8; static B: u8; }
 ///
 /// let err = B.reset(A.set(1)).unwrap_err();
-/// assert_eq!(err.kind(), correlate::ResetErrorKind::WrongSlot);
+/// assert_eq!(err.kind(), correlated::ResetErrorKind::WrongSlot);
 /// A.reset(err.into_token()).unwrap();
 /// ```
 pub struct ResetError {
@@ -180,9 +180,9 @@ impl ResetError {
     /// # Examples
     ///
     /// ```
-    /// # correlate::slot! { static A: u8; static B: u8; }
+    /// # correlated::slot! { static A: u8; static B: u8; }
     /// let err = B.reset(A.set(1)).unwrap_err();
-    /// assert_eq!(err.kind(), correlate::ResetErrorKind::WrongSlot);
+    /// assert_eq!(err.kind(), correlated::ResetErrorKind::WrongSlot);
     /// # A.reset(err.into_token()).unwrap();
     /// ```
     pub fn kind(&self) -> ResetErrorKind {
@@ -194,7 +194,7 @@ impl ResetError {
     /// # Examples
     ///
     /// ```
-    /// # correlate::slot! { static A: u8; static B: u8; }
+    /// # correlated::slot! { static A: u8; static B: u8; }
     /// let err = B.reset(A.set(1)).unwrap_err();
     /// A.reset(err.into_token()).unwrap();
     /// assert_eq!(A.get(), None);

@@ -18,7 +18,7 @@
 //! use tracing_subscriber::prelude::*;
 //!
 //! tracing_subscriber::registry()
-//!     .with(correlate::tracing::fmt_layer())
+//!     .with(correlated::tracing::fmt_layer())
 //!     .init();
 //! ```
 //!
@@ -27,10 +27,10 @@
 //! [`map_event_format`](::tracing_subscriber::fmt::Layer::map_event_format):
 //!
 //! ```
-//! use correlate::tracing::CorrelatedFormat;
+//! use correlated::tracing::CorrelatedFormat;
 //! use tracing_subscriber::prelude::*;
 //!
-//! correlate::slot! {
+//! correlated::slot! {
 //!     /// The authenticated user.
 //!     pub static USER_ID: String;
 //! }
@@ -61,11 +61,11 @@
 //! # impl Capture {
 //! #     fn text(&self) -> String { String::from_utf8(self.0.lock().unwrap().clone()).unwrap() }
 //! # }
-//! use correlate::{CorrelationId, FutureExt};
-//! use correlate::tracing::CorrelatedFormat;
+//! use correlated::{CorrelationId, Correlate};
+//! use correlated::tracing::CorrelatedFormat;
 //! use tracing_subscriber::prelude::*;
 //!
-//! correlate::slot! { static USER_ID: String; }
+//! correlated::slot! { static USER_ID: String; }
 //!
 //! # let output = Capture::default();
 //! # let writer = output.clone();
@@ -165,7 +165,7 @@ use crate::slot::Slot;
 /// # impl Capture {
 /// #     fn text(&self) -> String { String::from_utf8(self.0.lock().unwrap().clone()).unwrap() }
 /// # }
-/// use correlate::tracing::CorrelatedFormat;
+/// use correlated::tracing::CorrelatedFormat;
 /// use tracing_subscriber::fmt;
 ///
 /// # let output = Capture::default();
@@ -178,7 +178,7 @@ use crate::slot::Slot;
 ///     .finish();
 ///
 /// tracing::subscriber::with_default(subscriber, || {
-///     let _id = correlate::scope(correlate::CorrelationId::parse("job-9").unwrap());
+///     let _id = correlated::scope(correlated::CorrelationId::parse("job-9").unwrap());
 ///     tracing::warn!(target: "worker", "retrying");
 /// });
 /// assert_eq!(output.text(), "correlation_id=job-9  WARN worker: retrying\n");
@@ -203,7 +203,7 @@ impl<F> CorrelatedFormat<F> {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tracing::CorrelatedFormat;
+    /// use correlated::tracing::CorrelatedFormat;
     /// use tracing_subscriber::prelude::*;
     ///
     /// let format = CorrelatedFormat::text(tracing_subscriber::fmt::format().with_level(false));
@@ -246,7 +246,7 @@ impl<F> CorrelatedFormat<F> {
     /// # impl Capture {
     /// #     fn text(&self) -> String { String::from_utf8(self.0.lock().unwrap().clone()).unwrap() }
     /// # }
-    /// use correlate::tracing::CorrelatedFormat;
+    /// use correlated::tracing::CorrelatedFormat;
     /// use tracing_subscriber::fmt;
     ///
     /// # let output = Capture::default();
@@ -259,7 +259,7 @@ impl<F> CorrelatedFormat<F> {
     ///     .finish();
     ///
     /// tracing::subscriber::with_default(subscriber, || {
-    ///     let _id = correlate::scope(correlate::CorrelationId::parse("req-1").unwrap());
+    ///     let _id = correlated::scope(correlated::CorrelationId::parse("req-1").unwrap());
     ///     tracing::info!(target: "shop", "paid");
     /// });
     /// assert_eq!(
@@ -290,9 +290,9 @@ impl<F> CorrelatedFormat<F> {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tracing::CorrelatedFormat;
+    /// use correlated::tracing::CorrelatedFormat;
     ///
-    /// correlate::slot! {
+    /// correlated::slot! {
     ///     pub static USER_ID: String;
     ///     pub static TENANT_ID: u64;
     /// }
@@ -323,9 +323,9 @@ impl<F> CorrelatedFormat<F> {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tracing::CorrelatedFormat;
+    /// use correlated::tracing::CorrelatedFormat;
     ///
-    /// correlate::slot! { pub static USER_ID: String; }
+    /// correlated::slot! { pub static USER_ID: String; }
     ///
     /// let format = CorrelatedFormat::text(tracing_subscriber::fmt::format())
     ///     .with_slot_named(&USER_ID, "user.id");
@@ -454,10 +454,10 @@ where
 /// use tracing_subscriber::prelude::*;
 ///
 /// tracing_subscriber::registry()
-///     .with(correlate::tracing::fmt_layer())
+///     .with(correlated::tracing::fmt_layer())
 ///     .init();
 ///
-/// let _id = correlate::scope(correlate::CorrelationId::generate());
+/// let _id = correlated::scope(correlated::CorrelationId::generate());
 /// tracing::info!("this line carries the ID");
 /// ```
 pub fn fmt_layer<S>() -> Layer<S, format::DefaultFields, CorrelatedFormat<format::Format>>
@@ -490,16 +490,16 @@ where
 /// # }
 /// use tracing_subscriber::prelude::*;
 ///
-/// correlate::slot! { static USER_ID: String; }
+/// correlated::slot! { static USER_ID: String; }
 ///
 /// # let output = Capture::default();
 /// # let writer = output.clone();
-/// let layer = correlate::tracing::json_layer()
+/// let layer = correlated::tracing::json_layer()
 /// #   .with_writer(move || writer.clone())
 ///     .map_event_format(|format| format.with_slot(&USER_ID));
 ///
 /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-///     let _id = correlate::scope(correlate::CorrelationId::parse("req-1").unwrap());
+///     let _id = correlated::scope(correlated::CorrelationId::parse("req-1").unwrap());
 ///     tracing::info!(target: "shop", order = 7, "loading");
 /// });
 /// // {"timestamp":"..","level":"INFO","message":"loading","order":7,"target":"shop",
@@ -514,7 +514,7 @@ where
 /// the layer by hand:
 ///
 /// ```
-/// use correlate::tracing::CorrelatedFormat;
+/// use correlated::tracing::CorrelatedFormat;
 ///
 /// let layer = tracing_subscriber::fmt::layer()
 ///     .json()
@@ -524,6 +524,7 @@ where
 /// # let _: &dyn tracing_subscriber::Layer<tracing_subscriber::Registry> = &layer;
 /// ```
 #[cfg(feature = "tracing-json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing-json")))]
 pub fn json_layer<S>()
 -> Layer<S, format::JsonFields, CorrelatedFormat<format::Format<format::Json>>>
 where
@@ -635,7 +636,7 @@ mod tests {
     use ::tracing_subscriber::prelude::*;
 
     use super::*;
-    use crate::FutureExt;
+    use crate::Correlate;
 
     crate::slot! {
         static USER_ID: String;

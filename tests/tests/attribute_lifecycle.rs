@@ -1,17 +1,19 @@
 //! `#[correlated]` handlers, end to end: the ID is there for the whole call,
-//! and gone when the call ends, however it ends (SPEC §3 and §6).
+//! and gone when the call ends, however it ends (docs/semantics.md, promises
+//! 1, 3, 4, 5, 11, 13, 18 and 28; the attribute's arguments are described in
+//! docs/users-guide.md).
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use correlate::{CorrelationId, correlated};
+use correlated::{CorrelationId, correlated};
 
 mod support;
 use support::id;
 
-correlate::slot! {
+correlated::slot! {
     static USER_ID: String;
     static TENANT: u64;
 }
@@ -31,7 +33,7 @@ impl Probe {
         self.seen
             .lock()
             .unwrap()
-            .push((event, correlate::current()));
+            .push((event, correlated::current()));
     }
 
     /// Records `"dropped"` when the returned local is dropped.
@@ -56,7 +58,7 @@ impl Drop for OnDrop {
 /// task and only show as a misuse report; correct handlers never cause one.
 fn assert_no_misuse_reported() {
     assert_eq!(
-        correlate::__private::misuse_reports(),
+        correlated::__private::misuse_reports(),
         0,
         "a handler left its context behind on a thread"
     );
@@ -73,15 +75,15 @@ async fn yields(n: u64) {
 
 #[correlated(id = request_id)]
 async fn handler_checkpoints(request_id: &str) -> Vec<Option<CorrelationId>> {
-    let mut seen = vec![correlate::current()];
+    let mut seen = vec![correlated::current()];
     yields(3).await;
-    seen.push(correlate::current());
+    seen.push(correlated::current());
     tokio::time::sleep(Duration::from_millis(1)).await;
-    seen.push(correlate::current());
+    seen.push(correlated::current());
     // Woken from the blocking pool, the task resumes on either worker.
     for _ in 0..16 {
         tokio::task::spawn_blocking(|| ()).await.unwrap();
-        seen.push(correlate::current());
+        seen.push(correlated::current());
     }
     seen
 }
@@ -96,23 +98,23 @@ async fn id_is_visible_before_and_after_every_await() {
 
 #[correlated]
 fn sync_handler() -> Option<CorrelationId> {
-    correlate::current()
+    correlated::current()
 }
 
 #[correlated]
 async fn async_handler() -> Option<CorrelationId> {
     yields(1).await;
-    correlate::current()
+    correlated::current()
 }
 
 #[tokio::test]
 async fn without_a_caller_id_one_is_generated_and_cleared_after() {
     let sync_id = sync_handler().expect("an ID inside the sync handler");
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     let async_id = async_handler()
         .await
         .expect("an ID inside the async handler");
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     assert_ne!(sync_id, async_id, "each call gets its own ID");
     assert_eq!(
         CorrelationId::parse_uuid(async_id.as_str()).unwrap(),
@@ -122,10 +124,10 @@ async fn without_a_caller_id_one_is_generated_and_cleared_after() {
 
 #[tokio::test]
 async fn the_caller_id_is_inherited_and_restored_after() {
-    let _outer = correlate::scope(id("caller-1"));
+    let _outer = correlated::scope(id("caller-1"));
     assert_eq!(sync_handler().unwrap(), "caller-1");
     assert_eq!(async_handler().await.unwrap(), "caller-1");
-    assert_eq!(correlate::current().unwrap(), "caller-1");
+    assert_eq!(correlated::current().unwrap(), "caller-1");
 }
 
 // --- cleanup on every exit -----------------------------------------------
@@ -154,12 +156,12 @@ fn sync_fails(probe: Probe) -> Result<u32, Failed> {
 
 #[tokio::test]
 async fn on_err_the_id_is_cleaned_up_and_locals_drop_inside() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let probe = Probe::default();
     assert_eq!(async_fails(probe.clone()).await, Err(Failed));
-    assert_eq!(correlate::current().unwrap(), "outer");
+    assert_eq!(correlated::current().unwrap(), "outer");
     assert_eq!(sync_fails(probe.clone()), Err(Failed));
-    assert_eq!(correlate::current().unwrap(), "outer");
+    assert_eq!(correlated::current().unwrap(), "outer");
     assert_eq!(
         probe.events(),
         [
@@ -178,11 +180,11 @@ fn sync_panics(probe: Probe) {
 
 #[test]
 fn on_panic_in_a_sync_handler_the_id_is_cleaned_up() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let probe = Probe::default();
     let result = catch_unwind(AssertUnwindSafe(|| sync_panics(probe.clone())));
     assert!(result.is_err());
-    assert_eq!(correlate::current().unwrap(), "outer");
+    assert_eq!(correlated::current().unwrap(), "outer");
     assert_eq!(
         probe.events(),
         [
@@ -206,9 +208,9 @@ async fn on_panic_in_an_async_task_the_id_is_cleaned_up() {
     let error = tokio::spawn(async_panics(probe.clone())).await.unwrap_err();
     assert!(error.is_panic());
     // A current-thread runtime: the next task runs on the panicked one's thread.
-    let next = tokio::spawn(async { correlate::current() }).await.unwrap();
+    let next = tokio::spawn(async { correlated::current() }).await.unwrap();
     assert_eq!(next, None);
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     assert_eq!(
         probe.events(),
         [
@@ -228,7 +230,7 @@ async fn never_finishes(name: &'static str, probe: Probe) {
 
 #[tokio::test(start_paused = true)]
 async fn on_timeout_the_id_is_cleaned_up() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let probe = Probe::default();
     let result = tokio::time::timeout(
         Duration::from_secs(1),
@@ -236,7 +238,7 @@ async fn on_timeout_the_id_is_cleaned_up() {
     )
     .await;
     assert!(result.is_err());
-    assert_eq!(correlate::current().unwrap(), "outer");
+    assert_eq!(correlated::current().unwrap(), "outer");
     assert_eq!(
         probe.events(),
         [
@@ -254,7 +256,7 @@ async fn when_select_drops_the_handler_the_id_is_cleaned_up() {
         () = never_finishes("select-1", probe.clone()) => unreachable!(),
         () = yields(2) => {}
     }
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     assert_eq!(
         probe.events(),
         [
@@ -273,7 +275,7 @@ async fn on_abort_the_id_is_cleaned_up() {
     }
     handle.abort();
     assert!(handle.await.unwrap_err().is_cancelled());
-    let next = tokio::spawn(async { correlate::current() }).await.unwrap();
+    let next = tokio::spawn(async { correlated::current() }).await.unwrap();
     assert_eq!(next, None);
     assert_eq!(
         probe.events(),
@@ -315,28 +317,28 @@ async fn arguments_moved_into_the_body_drop_inside_the_context() {
 #[correlated(id = "test-root")]
 #[tokio::test]
 async fn an_annotated_tokio_test_runs_in_its_context() {
-    assert_eq!(correlate::current().unwrap(), "test-root");
+    assert_eq!(correlated::current().unwrap(), "test-root");
     yields(1).await;
-    assert_eq!(correlate::current().unwrap(), "test-root");
+    assert_eq!(correlated::current().unwrap(), "test-root");
 }
 
 // --- arguments ------------------------------------------------------------
 
 #[correlated(id = header)]
 fn from_header(header: Option<&str>) -> CorrelationId {
-    correlate::current().unwrap()
+    correlated::current().unwrap()
 }
 
 #[test]
 fn an_explicit_id_is_honoured() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     assert_eq!(from_header(Some("req-7")), "req-7");
-    assert_eq!(correlate::current().unwrap(), "outer");
+    assert_eq!(correlated::current().unwrap(), "outer");
 }
 
 #[test]
 fn a_missing_or_invalid_id_is_replaced_by_a_generated_one() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     for header in [None, Some(""), Some("bad value"), Some("line\nbreak")] {
         let used = from_header(header);
         assert_ne!(used, "outer", "{header:?}: not the caller's ID");
@@ -352,17 +354,17 @@ fn a_missing_or_invalid_id_is_replaced_by_a_generated_one() {
 #[correlated(fresh)]
 async fn fresh_job() -> CorrelationId {
     yields(1).await;
-    correlate::current().unwrap()
+    correlated::current().unwrap()
 }
 
 #[tokio::test]
 async fn fresh_differs_from_the_caller_id() {
-    let _outer = correlate::scope(id("caller"));
+    let _outer = correlated::scope(id("caller"));
     let first = fresh_job().await;
     let second = fresh_job().await;
     assert_ne!(first, "caller");
     assert_ne!(first, second);
-    assert_eq!(correlate::current().unwrap(), "caller");
+    assert_eq!(correlated::current().unwrap(), "caller");
 }
 
 #[correlated(USER_ID = user, TENANT = 7u8)]
@@ -399,24 +401,24 @@ async fn slot_bindings_shadow_the_caller_and_restore_it() {
 
 #[correlated(id = "inner-sync")]
 fn inner_sync() -> Option<CorrelationId> {
-    correlate::current()
+    correlated::current()
 }
 
 #[correlated(id = "inner-async")]
 async fn inner_async() -> Option<CorrelationId> {
     yields(1).await;
     let nested = inner_sync();
-    assert_eq!(correlate::current().unwrap(), "inner-async");
+    assert_eq!(correlated::current().unwrap(), "inner-async");
     nested
 }
 
 #[correlated(id = "outer")]
 async fn outer_handler() -> Vec<Option<CorrelationId>> {
     let mut seen = vec![inner_async().await];
-    seen.push(correlate::current());
+    seen.push(correlated::current());
     seen.push(inner_sync());
     yields(1).await;
-    seen.push(correlate::current());
+    seen.push(correlated::current());
     seen
 }
 
@@ -432,12 +434,12 @@ async fn nested_annotated_calls_restore_the_outer_id() {
             Some(id("outer")),
         ]
     );
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }
 
 #[correlated(id = "setter")]
 async fn sets_and_keeps(probe: Probe) {
-    let _token = correlate::set(id("set-inside"));
+    let _token = correlated::set(id("set-inside"));
     let _user = USER_ID.set("set-inside".to_owned());
     yields(1).await;
     probe.record("after await");
@@ -445,17 +447,17 @@ async fn sets_and_keeps(probe: Probe) {
 
 #[correlated]
 fn sets_and_keeps_sync() {
-    let _token = correlate::set(id("set-inside-sync"));
+    let _token = correlated::set(id("set-inside-sync"));
     let _user = USER_ID.set("set-inside-sync".to_owned());
 }
 
 #[tokio::test]
 async fn sets_inside_a_handler_do_not_leak_to_the_caller() {
-    let _outer = correlate::scope(id("caller"));
+    let _outer = correlated::scope(id("caller"));
     let probe = Probe::default();
     sets_and_keeps(probe.clone()).await;
     sets_and_keeps_sync();
-    assert_eq!(correlate::current().unwrap(), "caller");
+    assert_eq!(correlated::current().unwrap(), "caller");
     assert_eq!(USER_ID.get(), None);
     // Inside, the set lasted across the handler's own `.await`.
     assert_eq!(probe.events(), [("after await", Some(id("set-inside")))]);
@@ -471,7 +473,7 @@ async fn isolated_handler(n: u64) -> Result<(), String> {
         state ^= state >> 7;
         state ^= state << 17;
         yields(state % 4).await;
-        let seen = correlate::current();
+        let seen = correlated::current();
         if seen.as_ref().map(CorrelationId::as_str) != Some(expected.as_str()) {
             return Err(format!("task {n} step {step}: saw {seen:?}"));
         }
@@ -501,7 +503,7 @@ async fn a_thousand_concurrent_handlers_each_see_only_their_own_id() {
     );
     // Nothing is left behind on the worker threads.
     for _ in 0..10 {
-        let left = tokio::spawn(async { (correlate::current(), TENANT.get()) })
+        let left = tokio::spawn(async { (correlated::current(), TENANT.get()) })
             .await
             .unwrap();
         assert_eq!(left, (None, None));
@@ -516,7 +518,7 @@ fn returns_future(probe: Probe) -> impl Future<Output = Option<CorrelationId>> +
     probe.record("built");
     async move {
         yields(2).await;
-        correlate::current()
+        correlated::current()
     }
 }
 
@@ -524,7 +526,7 @@ fn returns_future(probe: Probe) -> impl Future<Output = Option<CorrelationId>> +
 async fn a_returned_future_carries_the_id_for_its_whole_life() {
     let probe = Probe::default();
     let future = returns_future(probe.clone());
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     // A plain spawn, long after the function returned: the future brings its ID.
     let seen = tokio::spawn(future).await.unwrap();
     assert_eq!(seen.unwrap(), "returned-1");
@@ -542,9 +544,9 @@ struct Service;
 impl Handler for Service {
     #[correlated(id = request_id)]
     async fn handle(&self, request_id: &str) -> Vec<Option<CorrelationId>> {
-        let before = correlate::current();
+        let before = correlated::current();
         yields(3).await;
-        vec![before, correlate::current()]
+        vec![before, correlated::current()]
     }
 }
 
@@ -554,5 +556,5 @@ async fn async_trait_methods_keep_the_id_across_awaits() {
         .await
         .unwrap();
     assert_eq!(seen, [Some(id("trait-1")), Some(id("trait-1"))]);
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }

@@ -1,6 +1,6 @@
-//! Promise 8: destructors of the body's locals run with the body's context
-//! still current, so a drop guard that logs sees the ID — also when the body
-//! is cancelled mid-await or panics.
+//! docs/semantics.md, promise 13: destructors of the body's locals run with
+//! the body's context still current, so a drop guard that logs sees the ID —
+//! also when the body is cancelled mid-await or panics.
 
 use std::future::{Future, pending};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Waker};
 use std::time::Duration;
 
-use correlate::{Context, FutureExt};
+use correlated::{Context, Correlate};
 
 mod support;
 use support::id;
 
-correlate::slot! {
+correlated::slot! {
     static TENANT: u32;
 }
 
@@ -28,7 +28,7 @@ struct LogOnDrop {
 
 impl Drop for LogOnDrop {
     fn drop(&mut self) {
-        let id = correlate::current().map(|id| id.to_string());
+        let id = correlated::current().map(|id| id.to_string());
         self.seen
             .lock()
             .unwrap()
@@ -60,13 +60,13 @@ async fn body(seen: Seen) {
 
 async fn body_that_waits_forever(seen: Seen) {
     let _local = log_on_drop("local", &seen);
-    drop(correlate::set(id("set-in-body")));
+    drop(correlated::set(id("set-in-body")));
     pending::<()>().await;
 }
 
 #[tokio::test]
 async fn destructors_of_locals_see_the_id_when_the_body_returns() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let seen = Seen::default();
     body(seen.clone()).correlated(id("request")).await;
     assert_eq!(seen_by(&seen, "first"), (Some("request".into()), None));
@@ -80,7 +80,7 @@ fn destructors_of_locals_see_the_id_in_a_synchronous_scope() {
         let _local = log_on_drop("run", &seen);
     });
     {
-        let _scope = correlate::scope(id("scoped"));
+        let _scope = correlated::scope(id("scoped"));
         let _local = log_on_drop("scope", &seen);
     }
     assert_eq!(seen_by(&seen, "run"), (Some("request".into()), None));
@@ -89,7 +89,7 @@ fn destructors_of_locals_see_the_id_in_a_synchronous_scope() {
 
 #[tokio::test(start_paused = true)]
 async fn destructors_of_locals_see_the_id_when_a_timeout_cancels_the_body() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let seen = Seen::default();
     let result = tokio::time::timeout(
         Duration::from_millis(5),

@@ -1,25 +1,25 @@
-//! Promise 10: the core works under any executor — `futures`' `block_on` and
-//! `LocalPool`, a tokio current-thread runtime, a multi-thread one, and a
-//! bare poll loop.
+//! docs/semantics.md, promise 16: the core works under any executor —
+//! `futures`' `block_on` and `LocalPool`, a tokio current-thread runtime, a
+//! multi-thread one, and a bare poll loop.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use correlate::FutureExt;
+use correlated::Correlate;
 use futures::task::LocalSpawnExt as _;
 
 mod support;
 use support::{YieldOnce, id};
 
-correlate::slot! {
+correlated::slot! {
     static TENANT: u32;
 }
 
 /// What a request saw at its start and after each of its awaits.
 async fn request(yields: usize) -> Vec<(Option<String>, Option<u32>)> {
-    let look = || (correlate::current().map(|id| id.to_string()), TENANT.get());
+    let look = || (correlated::current().map(|id| id.to_string()), TENANT.get());
     let mut seen = vec![look()];
     for _ in 0..yields {
         YieldOnce(false).await;
@@ -38,7 +38,7 @@ fn works_under_futures_block_on() {
     let seen = futures::executor::block_on(request(5).correlated(id("block-on")));
     assert_eq!(seen.len(), 6);
     assert!(all_own(&seen, "block-on"), "{seen:?}");
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn works_under_a_local_pool_with_interleaved_tasks() {
         spawner
             .spawn_local(async move {
                 for _ in 0..6 {
-                    *leaks.borrow_mut() += usize::from(correlate::current().is_some());
+                    *leaks.borrow_mut() += usize::from(correlated::current().is_some());
                     YieldOnce(false).await;
                 }
             })
@@ -129,7 +129,7 @@ fn works_under_a_bare_poll_loop() {
             {
                 done[n] = Some(seen);
             }
-            assert_eq!(correlate::current(), None, "between polls");
+            assert_eq!(correlated::current(), None, "between polls");
         }
     }
     for (n, seen) in done.into_iter().enumerate() {

@@ -1,8 +1,8 @@
-//! Promise 12 and 13, for the chain of entered frames: a thread points at the
-//! frame that is current, so no order in which frames are left, and no frame
-//! kept, moved or leaked past its scope, may leave it pointing at freed
-//! memory. Safe code can build every one of these through
-//! `correlate::__private` (what `#[correlated]` expands into); each test ends
+//! docs/semantics.md, promises 19 and 21, for the chain of entered frames: a
+//! thread points at the frame that is current, so no order in which frames
+//! are left, and no frame kept, moved or leaked past its scope, may leave it
+//! pointing at freed memory. Safe code can build every one of these through
+//! `correlated::__private` (what `#[correlated]` expands into); each test ends
 //! with the thread back at its root. CI also runs them under Miri, which
 //! fails on any read of a freed frame (`.ci/test`; one test leaks a frame
 //! on purpose, hence `-Zmiri-ignore-leaks`).
@@ -10,7 +10,7 @@
 use std::pin::Pin;
 use std::thread;
 
-use correlate::{__private, Context, FutureExt};
+use correlated::{__private, Context, Correlate};
 
 mod support;
 use support::{YieldOnce, current_text, id};
@@ -162,18 +162,18 @@ fn reads_that_leave_the_frame_unmarked_see_every_set() {
     // and in an entered frame, with inline and shared IDs, must all show.
     on_a_new_thread(|| {
         assert_eq!(current_text(), None);
-        let root = correlate::scope(id("root"));
+        let root = correlated::scope(id("root"));
         let long = "l".repeat(100);
-        correlate::with_current(|seen| {
+        correlated::with_current(|seen| {
             assert_eq!(seen.map(|id| id.as_str()), Some("root"));
-            let token = correlate::set(id(&long));
+            let token = correlated::set(id(&long));
             assert_eq!(current_text().as_deref(), Some(long.as_str()));
-            correlate::reset(token).unwrap();
+            correlated::reset(token).unwrap();
             assert_eq!(seen.map(|id| id.as_str()), Some("root"));
         });
         Context::new().with_correlation_id(id(&long)).run(|| {
             assert_eq!(current_text().as_deref(), Some(long.as_str()));
-            let _inner = correlate::scope(id("inner"));
+            let _inner = correlated::scope(id("inner"));
             assert_eq!(current_text().as_deref(), Some("inner"));
         });
         assert_eq!(current_text().as_deref(), Some("root"));

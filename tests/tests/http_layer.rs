@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::routing::get;
 use axum::{Extension, Router};
-use correlate::CorrelationId;
-use correlate::tower::{CorrelationLayer, OnInvalid, PropagateCorrelationLayer};
+use correlated::CorrelationId;
+use correlated::tower::{CorrelationLayer, OnInvalid, PropagateCorrelationLayer};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
@@ -42,9 +42,9 @@ fn trusting_layer() -> CorrelationLayer {
         .build()
 }
 
-/// A handler that answers with the ID it sees through `correlate::current()`.
+/// A handler that answers with the ID it sees through `correlated::current()`.
 async fn current_id(_request: Request<()>) -> Result<Response<String>, Infallible> {
-    let id = correlate::current().map_or_else(|| "-".to_owned(), |id| id.to_string());
+    let id = correlated::current().map_or_else(|| "-".to_owned(), |id| id.to_string());
     Ok(Response::new(id))
 }
 
@@ -148,10 +148,10 @@ async fn the_handler_sees_its_id_after_every_await_while_requests_interleave() {
     async fn handler(request: Request<()>) -> Result<Response<String>, Infallible> {
         let expected = request.extensions().get::<CorrelationId>().cloned();
         for round in 0..5u64 {
-            assert_eq!(correlate::current(), expected, "before await {round}");
+            assert_eq!(correlated::current(), expected, "before await {round}");
             tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(round % 3)).await;
-            assert_eq!(correlate::current(), expected, "after await {round}");
+            assert_eq!(correlated::current(), expected, "after await {round}");
         }
         Ok(Response::new(expected.unwrap().to_string()))
     }
@@ -169,7 +169,11 @@ async fn the_handler_sees_its_id_after_every_await_while_requests_interleave() {
     for request in requests.collect::<Vec<_>>() {
         request.await.unwrap();
     }
-    assert_eq!(correlate::current(), None, "nothing leaks to the test task");
+    assert_eq!(
+        correlated::current(),
+        None,
+        "nothing leaks to the test task"
+    );
 }
 
 #[tokio::test]
@@ -196,10 +200,10 @@ async fn the_request_extension_holds_the_chosen_id() {
     assert_eq!(response.into_body(), echoed);
 }
 
-#[correlate::correlated]
+#[correlated::correlated]
 async fn load_order() -> Option<CorrelationId> {
     tokio::task::yield_now().await;
-    correlate::current()
+    correlated::current()
 }
 
 #[tokio::test]
@@ -257,7 +261,7 @@ async fn catch_panic_inside_the_layer_gives_a_500_that_carries_the_echo() {
         .layer(trusting_layer())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .service(service_fn(|_: Request<()>| async {
-            if correlate::current().is_some() {
+            if correlated::current().is_some() {
                 panic!("handler bug");
             }
             Ok::<_, Infallible>(Response::new(String::new()))
@@ -306,8 +310,8 @@ async fn the_client_layer_adds_nothing_outside_a_correlated_context() {
 
 /// `fut.in_id("...")`: runs a future with a fixed correlation ID.
 trait InId: std::future::Future + Sized {
-    fn in_id(self, id: &str) -> correlate::Correlated<Self> {
-        use correlate::FutureExt;
+    fn in_id(self, id: &str) -> correlated::Correlated<Self> {
+        use correlated::Correlate;
         self.correlated(CorrelationId::parse(id).unwrap())
     }
 }
@@ -321,7 +325,7 @@ async fn read_body(response: Response<Body>) -> String {
 
 async fn axum_handler(Extension(id): Extension<CorrelationId>) -> String {
     tokio::task::yield_now().await;
-    assert_eq!(correlate::current().as_ref(), Some(&id));
+    assert_eq!(correlated::current().as_ref(), Some(&id));
     id.to_string()
 }
 
@@ -350,7 +354,7 @@ async fn an_axum_router_trusts_the_connect_info_peer() {
     assert_eq!(read_body(response).await, id);
 }
 
-type HttpClient = correlate::tower::PropagateCorrelationService<
+type HttpClient = correlated::tower::PropagateCorrelationService<
     hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
 >;
 
@@ -368,12 +372,12 @@ async fn call_downstream(State(upstream): State<Upstream>) -> String {
     let response = upstream.client.oneshot(request).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let seen_downstream = String::from_utf8(body.to_vec()).unwrap();
-    let here = correlate::current().unwrap();
+    let here = correlated::current().unwrap();
     format!("{here} {seen_downstream}")
 }
 
 async fn report_downstream() -> String {
-    correlate::current().map_or_else(|| "-".to_owned(), |id| id.to_string())
+    correlated::current().map_or_else(|| "-".to_owned(), |id| id.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,14 @@
-//! Section 5: generated IDs are canonical UUIDv7s, unique and time-ordered;
-//! anything from outside passes the floor (1 to 128 bytes of visible ASCII)
-//! and is kept verbatim, or is rejected with the rule it broke and without
-//! ever echoing the value.
+//! docs/semantics.md, promises 22 to 28: generated IDs are canonical UUIDv7s,
+//! unique and time-ordered; anything from outside passes the floor (1 to 128
+//! bytes of visible ASCII) and is kept verbatim, or is rejected with the rule
+//! it broke and without ever echoing the value.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use correlate::{CorrelationId, IntoCorrelationId, InvalidCorrelationId, InvalidKind, MAX_LEN};
+use correlated::{CorrelationId, IntoCorrelationId, InvalidCorrelationId, InvalidIdKind};
 use proptest::prelude::*;
 
 fn unix_millis() -> u64 {
@@ -117,15 +117,15 @@ fn from_uuid_is_canonical() {
 
 #[test]
 fn floor_boundaries() {
-    assert_eq!(MAX_LEN, 128);
+    assert_eq!(CorrelationId::MAX_LEN, 128);
     assert!(CorrelationId::parse(&"x".repeat(128)).is_ok());
     assert_eq!(
         CorrelationId::parse(&"x".repeat(129)).unwrap_err().kind(),
-        InvalidKind::TooLong { len: 129 }
+        InvalidIdKind::TooLong { len: 129 }
     );
     assert_eq!(
         CorrelationId::parse("").unwrap_err().kind(),
-        InvalidKind::Empty
+        InvalidIdKind::Empty
     );
     for (bad, position) in [
         ("a b", 1),
@@ -138,7 +138,7 @@ fn floor_boundaries() {
     ] {
         assert_eq!(
             CorrelationId::parse(bad).unwrap_err().kind(),
-            InvalidKind::ForbiddenByte { position },
+            InvalidIdKind::ForbiddenByte { position },
             "{bad:?}"
         );
     }
@@ -170,20 +170,20 @@ fn parse_uuid_accepts_only_uuids_in_hyphenated_or_simple_form() {
     ] {
         assert_eq!(
             CorrelationId::parse_uuid(rejected).unwrap_err().kind(),
-            InvalidKind::NotUuid,
+            InvalidIdKind::NotUuid,
             "{rejected}"
         );
     }
     // The floor comes first.
     assert_eq!(
         CorrelationId::parse_uuid("").unwrap_err().kind(),
-        InvalidKind::Empty
+        InvalidIdKind::Empty
     );
     assert_eq!(
         CorrelationId::parse_uuid("0192f0c3 e1b2")
             .unwrap_err()
             .kind(),
-        InvalidKind::ForbiddenByte { position: 8 }
+        InvalidIdKind::ForbiddenByte { position: 8 }
     );
 }
 
@@ -196,7 +196,7 @@ fn parse_with_applies_the_floor_first_then_the_validator() {
     );
     assert_eq!(
         CorrelationId::parse_with("job-7", ours).unwrap_err().kind(),
-        InvalidKind::Rejected
+        InvalidIdKind::Rejected
     );
     let called = std::cell::Cell::new(false);
     let error = CorrelationId::parse_with("req 7", |_| {
@@ -204,7 +204,7 @@ fn parse_with_applies_the_floor_first_then_the_validator() {
         true
     })
     .unwrap_err();
-    assert_eq!(error.kind(), InvalidKind::ForbiddenByte { position: 3 });
+    assert_eq!(error.kind(), InvalidIdKind::ForbiddenByte { position: 3 });
     assert!(
         !called.get(),
         "the validator saw a value that failed the floor"
@@ -214,7 +214,7 @@ fn parse_with_applies_the_floor_first_then_the_validator() {
 #[test]
 fn panicking_validator_counts_as_invalid() {
     let error = CorrelationId::parse_with("req-7", |_| panic!("validator bug")).unwrap_err();
-    assert_eq!(error.kind(), InvalidKind::ValidatorPanicked);
+    assert_eq!(error.kind(), InvalidIdKind::ValidatorPanicked);
 }
 
 #[test]
@@ -247,15 +247,15 @@ fn invalid_correlation_id_is_a_std_error() {
 }
 
 /// What the floor says about `value`, computed independently.
-fn floor_verdict(value: &str) -> Result<(), InvalidKind> {
+fn floor_verdict(value: &str) -> Result<(), InvalidIdKind> {
     if value.is_empty() {
-        return Err(InvalidKind::Empty);
+        return Err(InvalidIdKind::Empty);
     }
     if value.len() > 128 {
-        return Err(InvalidKind::TooLong { len: value.len() });
+        return Err(InvalidIdKind::TooLong { len: value.len() });
     }
     match value.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
-        Some(position) => Err(InvalidKind::ForbiddenByte { position }),
+        Some(position) => Err(InvalidIdKind::ForbiddenByte { position }),
         None => Ok(()),
     }
 }
@@ -328,7 +328,7 @@ proptest! {
                 prop_assert_eq!(canonical, hex.to_lowercase());
             }
             Err(error) => {
-                let expected = floor_verdict(&value).err().unwrap_or(InvalidKind::NotUuid);
+                let expected = floor_verdict(&value).err().unwrap_or(InvalidIdKind::NotUuid);
                 prop_assert_eq!(error.kind(), expected);
                 assert_not_echoed(&error, &value);
             }
@@ -365,7 +365,7 @@ proptest! {
             }
             Ok(()) => {
                 let error = result.unwrap_err();
-                prop_assert_eq!(error.kind(), InvalidKind::Rejected);
+                prop_assert_eq!(error.kind(), InvalidIdKind::Rejected);
                 assert_not_echoed(&error, &value);
             }
         }

@@ -1,13 +1,13 @@
-//! Promise 3: thousands of concurrent tasks interleaving on the same worker
-//! threads each see only their own values; nothing leaks to another task or
-//! to the thread after a poll.
+//! docs/semantics.md, promise 3: thousands of concurrent tasks interleaving
+//! on the same worker threads each see only their own values; nothing leaks
+//! to another task or to the thread after a poll.
 
-use correlate::{Context, CorrelationId};
+use correlated::{Context, CorrelationId};
 
 mod support;
 use support::id;
 
-correlate::slot! {
+correlated::slot! {
     static REQUEST: u64;
 }
 
@@ -30,8 +30,8 @@ impl Rng {
 
 /// Everything plain code can read; all of it must be empty.
 fn anything_visible() -> bool {
-    correlate::current().is_some()
-        || correlate::with_current(|id| id.is_some())
+    correlated::current().is_some()
+        || correlated::with_current(|id| id.is_some())
         || REQUEST.get().is_some()
         || Context::current().correlation_id().is_some()
         || Context::current().get(&REQUEST).is_some()
@@ -42,7 +42,7 @@ async fn correlated_request(n: u64) -> usize {
     let mut rng = Rng::new(n);
     let mut wrong = 0;
     let mut check = |id: &CorrelationId, request: u64| {
-        wrong += usize::from(correlate::current().as_ref() != Some(id));
+        wrong += usize::from(correlated::current().as_ref() != Some(id));
         wrong += usize::from(REQUEST.get() != Some(request));
     };
     check(&own, n);
@@ -52,12 +52,12 @@ async fn correlated_request(n: u64) -> usize {
             1 => {
                 // A set held across awaits, then undone.
                 let inner = id(&format!("request-{n}-step-{step}"));
-                let token = correlate::set(inner.clone());
+                let token = correlated::set(inner.clone());
                 for _ in 0..rng.below(3) {
                     tokio::task::yield_now().await;
                     check(&inner, n);
                 }
-                correlate::reset(token).expect("reset in its own task");
+                correlated::reset(token).expect("reset in its own task");
             }
             2 => {
                 let _scope = REQUEST.scope(n + 1_000_000);
@@ -129,15 +129,15 @@ async fn nothing_stays_on_the_thread_between_polls_of_a_correlated_task() {
     let correlated = tokio::spawn(Context::new().with_correlation_id(id("owner")).wrap(async {
         let mut wrong = 0;
         for n in 0..20 {
-            let token = correlate::set(id(&format!("inner-{n}")));
+            let token = correlated::set(id(&format!("inner-{n}")));
             let scope = REQUEST.scope(n);
             tokio::task::yield_now().await;
             wrong += usize::from(
-                correlate::current().map(|id| id.to_string()) != Some(format!("inner-{n}")),
+                correlated::current().map(|id| id.to_string()) != Some(format!("inner-{n}")),
             );
             wrong += usize::from(REQUEST.get() != Some(n));
             drop(scope);
-            correlate::reset(token).unwrap();
+            correlated::reset(token).unwrap();
         }
         wrong
     }));

@@ -1,6 +1,7 @@
-//! SPEC section 7, "tracing (and log)": with the documented setup, every event
-//! emitted inside a scope carries `correlation_id` (and declared user slots),
-//! `-` when unset, in text and JSON; a field the caller sets is kept.
+//! docs/users-guide.md, "Logs: tracing and log": with the documented setup,
+//! every event emitted inside a scope carries `correlation_id` (and declared
+//! user slots), `-` when unset, in text and JSON; a field the caller sets is
+//! kept.
 //!
 //! Each tracing test builds its own subscriber and attaches it to the futures
 //! it runs (`WithSubscriber`) or to the thread (`with_default`), so tests never
@@ -12,15 +13,15 @@ use std::io;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use correlate::tracing::CorrelatedFormat;
-use correlate::{CorrelationId, FutureExt};
+use correlated::tracing::CorrelatedFormat;
+use correlated::{Correlate, CorrelationId};
 use serde_json::Value;
 use tracing::Dispatch;
 use tracing::instrument::WithSubscriber;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
-correlate::slot! {
+correlated::slot! {
     /// A user slot, as a service would declare it.
     static USER_ID: String;
 }
@@ -94,7 +95,7 @@ fn text_subscriber(output: &Output) -> Dispatch {
 
 /// The documented JSON setup: `json_layer()` plus the user slot.
 fn json_subscriber(output: &Output) -> Dispatch {
-    let layer = correlate::tracing::json_layer()
+    let layer = correlated::tracing::json_layer()
         .with_writer(output.clone())
         .map_event_format(|format| format.with_slot(&USER_ID));
     Dispatch::new(tracing_subscriber::registry().with(layer))
@@ -274,7 +275,7 @@ fn text_a_callers_correlation_id_is_kept() {
     let _serial = serial();
     let output = Output::default();
     tracing::dispatcher::with_default(&text_subscriber(&output), || {
-        let _id = correlate::scope(id("req-1"));
+        let _id = correlated::scope(id("req-1"));
         tracing::info!(correlation_id = %"legacy-42", "forwarded");
     });
     let lines = output.lines();
@@ -290,7 +291,7 @@ fn text_spawned_tasks_see_the_id_only_when_it_is_carried() {
     let dispatch = text_subscriber(&output);
     multi_thread_runtime().block_on(
         async {
-            correlate::spawn(
+            correlated::spawn(
                 async { tracing::info!(kind = "carried", "child") }.with_current_subscriber(),
             )
             .await
@@ -356,7 +357,7 @@ fn json_a_registered_user_slot_appears() {
     let _serial = serial();
     let output = Output::default();
     tracing::dispatcher::with_default(&json_subscriber(&output), || {
-        let _id = correlate::scope(id("req-1"));
+        let _id = correlated::scope(id("req-1"));
         let _user = USER_ID.scope("alice".into());
         tracing::info!("authenticated");
     });
@@ -371,7 +372,7 @@ fn json_a_callers_correlation_id_is_kept_and_not_duplicated() {
     let _serial = serial();
     let output = Output::default();
     tracing::dispatcher::with_default(&json_subscriber(&output), || {
-        let _id = correlate::scope(id("req-1"));
+        let _id = correlated::scope(id("req-1"));
         tracing::info!(correlation_id = "legacy-42", "forwarded");
     });
     let lines = output.lines();
@@ -392,7 +393,7 @@ fn json_escapes_an_id_with_a_quote_and_a_backslash() {
     let tricky = id(r#"a"b\c"#);
     let output = Output::default();
     tracing::dispatcher::with_default(&json_subscriber(&output), || {
-        let _id = correlate::scope(tricky.clone());
+        let _id = correlated::scope(tricky.clone());
         let _user = USER_ID.scope("line\nbreak \"quoted\" \\ \u{1b}[31m tab\t".into());
         tracing::info!("tricky");
     });
@@ -424,7 +425,7 @@ fn json_with_nested_fields_puts_the_id_at_the_top_level() {
         .with_writer(output.clone())
         .map_event_format(CorrelatedFormat::json);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-        let _id = correlate::scope(id("req-1"));
+        let _id = correlated::scope(id("req-1"));
         tracing::info!(order = 7, "nested");
         tracing::info!(correlation_id = "legacy-42", "explicit");
     });
@@ -544,7 +545,7 @@ fn log_records(target: &str) -> Vec<Record> {
 fn install_logger() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        correlate::log::CorrelatedLogger::new(&CAPTURE)
+        correlated::log::CorrelatedLogger::new(&CAPTURE)
             .with_slot(&USER_ID)
             .init(log::LevelFilter::Trace)
             .expect("the only logger of this test binary");
@@ -597,7 +598,7 @@ fn log_a_registered_user_slot_appears() {
     const TARGET: &str = "log_user_slot";
     install_logger();
     {
-        let _id = correlate::scope(id("req-1"));
+        let _id = correlated::scope(id("req-1"));
         let _user = USER_ID.scope("alice".into());
         log::info!(target: TARGET, "authenticated");
     }
@@ -618,7 +619,7 @@ fn log_a_callers_correlation_id_is_kept_and_not_duplicated() {
     const TARGET: &str = "log_explicit";
     install_logger();
     {
-        let _id = correlate::scope(id("req-1"));
+        let _id = correlated::scope(id("req-1"));
         log::info!(target: TARGET, correlation_id = "legacy-42"; "forwarded");
     }
     let records = log_records(TARGET);

@@ -1,6 +1,8 @@
-//! Promise 11: misuse is loud, never wrong. A bare `set` at the root of a
-//! tokio task, whose value outlives the poll, is reported and hidden from the
-//! next task on the thread. Scoped uses are legitimate and never reported.
+//! docs/semantics.md, promises 17 and 18: misuse is loud, never wrong. A bare
+//! `set` at the root of a tokio task, whose value outlives the poll, is
+//! reported and hidden from the next task on the thread (17). Scoped uses are
+//! legitimate and never reported (18). A guard dropped outside its context is
+//! reported too (10).
 //!
 //! Reports are counted process-wide by `__private::misuse_reports()`, so every
 //! test here takes `serial()` first and compares the count before and after.
@@ -8,12 +10,12 @@
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 
-use correlate::{__private, Context, CorrelationId, FutureExt};
+use correlated::{__private, Context, Correlate, CorrelationId};
 
 mod support;
 use support::{current_text, id};
 
-correlate::slot! {
+correlated::slot! {
     static TENANT: u32;
 }
 
@@ -50,10 +52,10 @@ fn bare_set_at_the_root_of_a_task_that_outlives_an_await_is_reported_and_hidden(
     let (own_view, other_view) = current_thread().block_on(async {
         // Both tasks share the runtime's one thread.
         let leaker = tokio::spawn(async {
-            let token = correlate::set(id("leaked"));
+            let token = correlated::set(id("leaked"));
             tokio::task::yield_now().await;
             let own_view = current_text();
-            correlate::reset(token).unwrap();
+            correlated::reset(token).unwrap();
             own_view
         });
         let other = tokio::spawn(bystander());
@@ -98,12 +100,12 @@ fn guard_dropped_before_the_next_await_in_a_plain_task_is_not_reported() {
             let mut inside = Vec::new();
             for n in 0..10 {
                 {
-                    let _id = correlate::scope(id(&format!("scoped-{n}")));
+                    let _id = correlated::scope(id(&format!("scoped-{n}")));
                     let _tenant = TENANT.scope(n);
                     inside.push((current_text(), TENANT.get()));
                 }
-                let token = correlate::set(id("reset-before-await"));
-                correlate::reset(token).unwrap();
+                let token = correlated::set(id("reset-before-await"));
+                correlated::reset(token).unwrap();
                 tokio::task::yield_now().await;
             }
             inside
@@ -165,9 +167,9 @@ fn context_run_and_correlated_sync_functions_inside_a_plain_task_are_not_reporte
     let _serial = serial();
     let before = reports();
 
-    #[correlate::correlated]
+    #[correlated::correlated]
     fn correlated_sync_fn() -> Option<String> {
-        drop(correlate::set(id("forgotten-inside")));
+        drop(correlated::set(id("forgotten-inside")));
         current_text()
     }
 
@@ -213,10 +215,10 @@ fn sets_on_plain_threads_and_in_tests_are_not_reported() {
     let before = reports();
 
     // In the test's own thread: set, forget, scope, reset.
-    drop(correlate::set(id("test-thread")));
+    drop(correlated::set(id("test-thread")));
     let token = TENANT.set(1);
     {
-        let _scope = correlate::scope(id("scoped"));
+        let _scope = correlated::scope(id("scoped"));
         assert_eq!(current_text().as_deref(), Some("scoped"));
     }
     assert_eq!(current_text().as_deref(), Some("test-thread"));
@@ -224,7 +226,7 @@ fn sets_on_plain_threads_and_in_tests_are_not_reported() {
 
     // On a plain thread, like `main`, then a runtime on that same thread.
     let (main_body, spawned) = thread::spawn(|| {
-        let _main = correlate::scope(id("main"));
+        let _main = correlated::scope(id("main"));
         current_thread().block_on(async {
             tokio::task::yield_now().await;
             let main_body = current_text();
@@ -252,7 +254,7 @@ fn scope_held_across_awaits_in_the_block_on_body_is_not_reported() {
     let _serial = serial();
     let before = reports();
     let (body, spawned) = current_thread().block_on(async {
-        let _request = correlate::scope(id("main-body"));
+        let _request = correlated::scope(id("main-body"));
         let mut body = Vec::new();
         let mut spawned = Vec::new();
         for _ in 0..3 {
@@ -274,7 +276,7 @@ fn correlated_tasks_that_set_and_forget_are_not_reported() {
     let seen = current_thread().block_on(async {
         let task = tokio::spawn(
             async {
-                drop(correlate::set(id("forgotten")));
+                drop(correlated::set(id("forgotten")));
                 tokio::task::yield_now().await;
                 current_text()
             }
@@ -291,8 +293,8 @@ fn correlated_tasks_that_set_and_forget_are_not_reported() {
 fn guard_dropped_outside_its_context_is_reported_and_changes_nothing() {
     let _serial = serial();
     let before = reports();
-    let escaped = Context::new().run(|| correlate::scope(id("escaped")));
-    let _outer = correlate::scope(id("outer"));
+    let escaped = Context::new().run(|| correlated::scope(id("escaped")));
+    let _outer = correlated::scope(id("outer"));
     drop(escaped);
     assert_eq!(current_text().as_deref(), Some("outer"));
     assert!(reports() > before, "the misplaced guard was not reported");
@@ -304,7 +306,7 @@ fn leak_report_names_the_slot_and_says_how_to_fix_it() {
     if std::env::var_os(CHILD).is_some() {
         // In the child process: provoke one leak, which prints its report.
         current_thread().block_on(async {
-            tokio::spawn(async { drop(correlate::set(id("leaked"))) })
+            tokio::spawn(async { drop(correlated::set(id("leaked"))) })
                 .await
                 .unwrap();
             tokio::spawn(bystander()).await.unwrap();

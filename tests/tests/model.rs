@@ -1,4 +1,5 @@
-//! A model check of the runtime's promises 1 and 3 to 9 together.
+//! A model check of the runtime's promises 1, 3 to 11, 13 and 14 together
+//! (docs/semantics.md).
 //!
 //! Random sequences of operations — set, reset (in and out of order, with
 //! tokens of any context and either slot), dropping tokens, scope guards
@@ -16,11 +17,11 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use correlate::{Context, CorrelationId, FutureExt, ResetErrorKind, ScopeGuard, Token};
+use correlated::{Context, Correlate, CorrelationId, ResetErrorKind, ScopeGuard, Token};
 use futures::future::LocalBoxFuture;
 use proptest::prelude::*;
 
-correlate::slot! {
+correlated::slot! {
     static USER: u32;
 }
 
@@ -47,8 +48,8 @@ fn number_of(id: &CorrelationId) -> u32 {
 
 /// Reads the context every way there is; the ways must agree.
 fn observe() -> View {
-    let id = correlate::current().map(|id| number_of(&id));
-    let with = correlate::with_current(|id| id.map(number_of));
+    let id = correlated::current().map(|id| number_of(&id));
+    let with = correlated::with_current(|id| id.map(number_of));
     let snapshot = Context::current();
     assert_eq!(with, id, "with_current disagrees with current");
     assert_eq!(snapshot.correlation_id().map(number_of), id);
@@ -139,7 +140,7 @@ impl Shared {
 
     fn set(&self, slot: Slot, value: u32) -> Token {
         match slot {
-            Slot::Id => correlate::set(id_of(value)),
+            Slot::Id => correlated::set(id_of(value)),
             Slot::User => USER.set(value),
         }
     }
@@ -149,7 +150,7 @@ impl Shared {
     fn reset(&self, index: usize, slot: Slot) -> Result<(), ResetErrorKind> {
         let token = self.tokens.borrow_mut().remove(index);
         let result = match slot {
-            Slot::Id => correlate::reset(token),
+            Slot::Id => correlated::reset(token),
             Slot::User => USER.reset(token),
         };
         result.map_err(|error| {
@@ -176,7 +177,7 @@ impl Shared {
             }
             Cmd::Scope { slot, value } => {
                 let guard = match slot {
-                    Slot::Id => correlate::scope(id_of(value)),
+                    Slot::Id => correlated::scope(id_of(value)),
                     Slot::User => USER.scope(value),
                 };
                 self.guards.borrow_mut().push(guard);
@@ -188,7 +189,7 @@ impl Shared {
             Cmd::RunScoped { value, reset } => {
                 let report = Context::current().run(|| {
                     let entry = observe();
-                    let token = correlate::set(id_of(value));
+                    let token = correlated::set(id_of(value));
                     let inside = observe();
                     let reset = reset.map(|(index, slot)| self.reset(index, slot));
                     // The token outlives its scope, for later misuse.
@@ -467,7 +468,7 @@ enum Actor {
     Task(usize),
 }
 
-type TaskFuture = Pin<Box<correlate::Correlated<LocalBoxFuture<'static, ()>>>>;
+type TaskFuture = Pin<Box<correlated::Correlated<LocalBoxFuture<'static, ()>>>>;
 
 struct Harness {
     shared: Rc<Shared>,

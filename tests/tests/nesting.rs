@@ -1,17 +1,18 @@
-//! Promise 5: an inner scope shadows the outer one and restores it exactly on
-//! exit, to any depth; siblings do not see each other's values.
+//! docs/semantics.md, promise 5: an inner scope shadows the outer one and
+//! restores it exactly on exit, to any depth; siblings do not see each
+//! other's values.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use correlate::{Context, CorrelationId, FutureExt};
+use correlated::{Context, Correlate, CorrelationId};
 use futures::future::{BoxFuture, FutureExt as _};
 
 mod support;
 use support::id;
 
-correlate::slot! {
+correlated::slot! {
     static LEVEL: usize;
 }
 
@@ -22,7 +23,7 @@ fn level_id(level: usize) -> CorrelationId {
 }
 
 fn seen() -> (Option<CorrelationId>, Option<usize>) {
-    (correlate::current(), LEVEL.get())
+    (correlated::current(), LEVEL.get())
 }
 
 fn expected(level: usize) -> (Option<CorrelationId>, Option<usize>) {
@@ -33,7 +34,7 @@ fn nest_guards(level: usize) {
     if level > DEPTH {
         return;
     }
-    let _id = correlate::scope(level_id(level));
+    let _id = correlated::scope(level_id(level));
     let _level = LEVEL.scope(level);
     assert_eq!(seen(), expected(level));
     nest_guards(level + 1);
@@ -68,13 +69,13 @@ fn nest_runs(level: usize) {
             level + 1
         );
         // A set that is never undone stays inside this run.
-        std::mem::drop(correlate::set(id("forgotten")));
+        std::mem::drop(correlated::set(id("forgotten")));
     });
 }
 
 #[test]
 fn nested_context_runs_restore_the_outer_one_to_depth_100() {
-    let _outer = correlate::scope(level_id(0));
+    let _outer = correlated::scope(level_id(0));
     let _level = LEVEL.scope(0);
     nest_runs(1);
     assert_eq!(seen(), expected(0));
@@ -108,31 +109,31 @@ fn nest_futures(level: usize) -> BoxFuture<'static, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_correlated_futures_restore_the_outer_one_to_depth_100() {
-    let _outer = correlate::scope(level_id(0));
+    let _outer = correlated::scope(level_id(0));
     let root = Context::new()
         .with_correlation_id(level_id(1))
         .with_value(&LEVEL, 1);
     let deepest = tokio::spawn(root.wrap(nest_futures(1))).await.unwrap();
     assert_eq!(deepest, DEPTH);
-    assert_eq!(correlate::current(), Some(level_id(0)));
+    assert_eq!(correlated::current(), Some(level_id(0)));
 }
 
 #[tokio::test]
 async fn sibling_futures_joined_in_one_scope_do_not_see_each_other() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let sibling = |name: &'static str| {
         async move {
-            let mut seen = vec![correlate::current()];
+            let mut seen = vec![correlated::current()];
             tokio::task::yield_now().await;
-            seen.push(correlate::current());
-            let token = correlate::set(id(&format!("{name}-set")));
+            seen.push(correlated::current());
+            let token = correlated::set(id(&format!("{name}-set")));
             let _level = LEVEL.scope(name.len());
             for _ in 0..3 {
                 tokio::task::yield_now().await;
-                seen.push(correlate::current());
+                seen.push(correlated::current());
             }
-            correlate::reset(token).unwrap();
-            seen.push(correlate::current());
+            correlated::reset(token).unwrap();
+            seen.push(correlated::current());
             (seen, LEVEL.get())
         }
         .correlated(id(name))
@@ -148,7 +149,7 @@ async fn sibling_futures_joined_in_one_scope_do_not_see_each_other() {
     assert_eq!(right.0, ids("right-hand"));
     assert_eq!(left.1, Some(4));
     assert_eq!(right.1, Some(10));
-    assert_eq!(correlate::current(), Some(id("outer")));
+    assert_eq!(correlated::current(), Some(id("outer")));
     assert_eq!(LEVEL.get(), None);
 }
 
@@ -157,11 +158,11 @@ fn sibling_context_runs_do_not_see_each_other() {
     let context = Context::new().with_correlation_id(id("shared-parent"));
     let first = context.run(|| {
         // Left set on purpose: the token is dropped, the value pinned.
-        std::mem::drop(correlate::set(id("first-only")));
+        std::mem::drop(correlated::set(id("first-only")));
         std::mem::drop(LEVEL.set(1));
-        (correlate::current(), LEVEL.get())
+        (correlated::current(), LEVEL.get())
     });
-    let second = context.run(|| (correlate::current(), LEVEL.get()));
+    let second = context.run(|| (correlated::current(), LEVEL.get()));
     assert_eq!(first, (Some(id("first-only")), Some(1)));
     assert_eq!(second, (Some(id("shared-parent")), None));
     assert_eq!(context.correlation_id(), Some(&id("shared-parent")));
@@ -186,11 +187,11 @@ fn interleaved_polls_of_nested_siblings_restore_their_parent_between_polls() {
             if !this.done.0 {
                 this.done.0 = this.left.as_mut().poll(cx).is_ready();
             }
-            this.parent_seen.push(correlate::current());
+            this.parent_seen.push(correlated::current());
             if !this.done.1 {
                 this.done.1 = this.right.as_mut().poll(cx).is_ready();
             }
-            this.parent_seen.push(correlate::current());
+            this.parent_seen.push(correlated::current());
             if this.done == (true, true) {
                 Poll::Ready(std::mem::take(&mut this.parent_seen))
             } else {
@@ -201,17 +202,17 @@ fn interleaved_polls_of_nested_siblings_restore_their_parent_between_polls() {
 
     fn child(name: &'static str, depth: usize) -> BoxFuture<'static, ()> {
         async move {
-            let own = correlate::current();
+            let own = correlated::current();
             for _ in 0..2 {
                 tokio::task::yield_now().await;
-                assert_eq!(correlate::current(), own);
+                assert_eq!(correlated::current(), own);
             }
             if depth > 0 {
                 child(name, depth - 1)
                     .correlated(id(&format!("{name}-{depth}")))
                     .await;
             }
-            assert_eq!(correlate::current(), own);
+            assert_eq!(correlated::current(), own);
         }
         .boxed()
     }

@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
 
-use correlate::{Context, CorrelationId, FutureExt};
+use correlated::{Context, Correlate, CorrelationId};
 
 struct CountingAllocator;
 
@@ -69,8 +69,8 @@ fn allocations_in<R>(f: impl FnOnce() -> R) -> usize {
 /// thread-local may register its destructor), then counted.
 fn allocations_reading_the_id() -> usize {
     let read = || {
-        let id = black_box(correlate::current());
-        let len = correlate::with_current(|id| id.map_or(0, |id| id.as_str().len()));
+        let id = black_box(correlated::current());
+        let len = correlated::with_current(|id| id.map_or(0, |id| id.as_str().len()));
         (id, len)
     };
     black_box(read());
@@ -103,7 +103,7 @@ fn reading_the_id_outside_any_scope_does_not_allocate() {
 #[test]
 fn reading_the_id_in_a_scope_at_the_thread_root_does_not_allocate() {
     for id in [inline_id(), shared_id()] {
-        let _scope = correlate::scope(id);
+        let _scope = correlated::scope(id);
         assert_eq!(allocations_reading_the_id(), 0);
     }
 }
@@ -125,7 +125,7 @@ fn reading_the_id_in_a_correlated_future_does_not_allocate() {
             async {
                 let before_await = allocations_reading_the_id();
                 tokio::task::yield_now().await;
-                drop(correlate::set(shared_id()));
+                drop(correlated::set(shared_id()));
                 (before_await, allocations_reading_the_id())
             }
             .correlated(id),
@@ -138,7 +138,7 @@ fn reading_the_id_in_a_correlated_future_does_not_allocate() {
 async fn reading_the_id_in_a_plain_tokio_task_does_not_allocate() {
     let seen = tokio::spawn(async {
         let outside = allocations_reading_the_id();
-        let _scope = correlate::scope(shared_id());
+        let _scope = correlated::scope(shared_id());
         (outside, allocations_reading_the_id())
     })
     .await

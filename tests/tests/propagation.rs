@@ -1,21 +1,22 @@
-//! Promise 9: propagation is explicit. `.in_current_context()` takes a
-//! snapshot at construction; `correlate::spawn` and `correlate::spawn_blocking`
-//! carry the context into new tasks; a captured `Context` runs a closure on any
-//! thread. A task spawned without any of that is not correlated.
+//! docs/semantics.md, promises 14 and 15: propagation is explicit.
+//! `.in_current_context()` takes a snapshot at construction (14);
+//! `correlated::spawn` and `correlated::spawn_blocking` carry the context into
+//! new tasks, and a captured `Context` runs a closure on any thread (15). A
+//! task spawned without any of that is not correlated.
 
 use std::thread;
 
-use correlate::{Context, FutureExt};
+use correlated::{Context, Correlate};
 
 mod support;
 use support::id;
 
-correlate::slot! {
+correlated::slot! {
     static TENANT: u32;
 }
 
 fn seen() -> (Option<String>, Option<u32>) {
-    (correlate::current().map(|id| id.to_string()), TENANT.get())
+    (correlated::current().map(|id| id.to_string()), TENANT.get())
 }
 
 fn expected(id: &str, tenant: u32) -> (Option<String>, Option<u32>) {
@@ -28,7 +29,7 @@ async fn in_current_context_is_a_snapshot_taken_at_construction() {
         let _tenant = TENANT.scope(1);
         let child = async {
             let at_start = seen();
-            drop(correlate::set(id("set-by-child")));
+            drop(correlated::set(id("set-by-child")));
             drop(TENANT.set(2));
             tokio::task::yield_now().await;
             (at_start, seen())
@@ -36,7 +37,7 @@ async fn in_current_context_is_a_snapshot_taken_at_construction() {
         .in_current_context();
 
         // The parent changes its context after building the child...
-        let _later = correlate::scope(id("parent-later"));
+        let _later = correlated::scope(id("parent-later"));
         let _tenant_later = TENANT.scope(10);
         let child = child.await;
         // ...and the child's sets never come back.
@@ -61,7 +62,7 @@ async fn in_current_context_is_a_snapshot_taken_at_construction() {
 #[tokio::test]
 async fn context_wrap_runs_a_future_in_a_captured_context() {
     let captured = {
-        let _id = correlate::scope(id("captured"));
+        let _id = correlated::scope(id("captured"));
         let _tenant = TENANT.scope(3);
         Context::current()
     };
@@ -69,7 +70,7 @@ async fn context_wrap_runs_a_future_in_a_captured_context() {
     let first = captured.wrap(async { seen() }).await;
     let second = captured
         .wrap(async {
-            drop(correlate::set(id("changed-inside")));
+            drop(correlated::set(id("changed-inside")));
             seen()
         })
         .await;
@@ -94,18 +95,18 @@ fn correlated_keeps_the_other_slots_of_the_current_context() {
 async fn correlate_spawn_carries_the_context_into_the_new_task() {
     let (from_task, nested_spawn, parent_after) = async {
         let _tenant = TENANT.scope(5);
-        let task = correlate::spawn(async {
+        let task = correlated::spawn(async {
             let at_start = seen();
             tokio::task::yield_now().await;
             let after_await = seen();
-            let grandchild = correlate::spawn(async { seen() }).await.unwrap();
-            drop(correlate::set(id("set-by-task")));
+            let grandchild = correlated::spawn(async { seen() }).await.unwrap();
+            drop(correlated::set(id("set-by-task")));
             (at_start, after_await, grandchild)
         });
         // A later change in the parent does not reach the running task.
-        let _later = correlate::scope(id("parent-later"));
+        let _later = correlated::scope(id("parent-later"));
         let from_task = task.await.unwrap();
-        let nested = correlate::spawn(async { seen() }).await.unwrap();
+        let nested = correlated::spawn(async { seen() }).await.unwrap();
         (from_task, nested, seen())
     }
     .correlated(id("parent"))
@@ -128,11 +129,11 @@ async fn correlate_spawn_carries_the_context_into_the_new_task() {
 
 #[tokio::test]
 async fn correlate_spawn_blocking_carries_the_context_into_the_closure() {
-    let _id = correlate::scope(id("blocking"));
+    let _id = correlated::scope(id("blocking"));
     let _tenant = TENANT.scope(6);
-    let seen_in_pool = correlate::spawn_blocking(|| {
+    let seen_in_pool = correlated::spawn_blocking(|| {
         let before = seen();
-        drop(correlate::set(id("set-in-pool")));
+        drop(correlated::set(id("set-in-pool")));
         (before, seen())
     })
     .await
@@ -150,7 +151,7 @@ async fn correlate_spawn_blocking_carries_the_context_into_the_closure() {
 
 #[test]
 fn context_run_carries_the_context_to_a_std_thread() {
-    let _id = correlate::scope(id("main"));
+    let _id = correlated::scope(id("main"));
     let _tenant = TENANT.scope(7);
     let context = Context::current();
     let (inside, after) = thread::spawn(move || {
@@ -181,7 +182,7 @@ async fn plain_tokio_spawn_is_not_correlated() {
         })
         .await
         .unwrap();
-        let correlated = correlate::spawn(async { seen() }).await.unwrap();
+        let correlated = correlated::spawn(async { seen() }).await.unwrap();
         (plain, correlated)
     }
     .correlated(id("parent"))
@@ -192,7 +193,7 @@ async fn plain_tokio_spawn_is_not_correlated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_tokio_spawn_from_a_scoped_task_is_not_correlated_on_a_multi_thread_runtime() {
-    let plain_results = correlate::spawn(
+    let plain_results = correlated::spawn(
         async {
             let _tenant = TENANT.scope(9);
             let plain: Vec<_> = (0..16).map(|_| tokio::spawn(async { seen() })).collect();
@@ -216,8 +217,8 @@ async fn plain_tokio_spawn_from_a_scoped_task_is_not_correlated_on_a_multi_threa
 async fn context_captured_in_a_scope_at_the_root_of_the_test_body_is_carried() {
     // The common shape of `main`: a scope at the top of the runtime's
     // `block_on` body, then spawns.
-    let _id = correlate::scope(id("main-body"));
-    let carried = correlate::spawn(async { seen() }).await.unwrap();
+    let _id = correlated::scope(id("main-body"));
+    let carried = correlated::spawn(async { seen() }).await.unwrap();
     let plain = tokio::spawn(async { seen() }).await.unwrap();
     assert_eq!(carried, (Some("main-body".into()), None));
     assert_eq!(plain, (None, None));
@@ -228,6 +229,6 @@ fn assert_send_and_sync<T: Send + Sync>() {}
 #[test]
 fn a_correlated_future_or_stream_is_send_and_sync_when_its_inner_value_is() {
     // Bodies for `reqwest::Body::wrap_stream` and similar must be `Sync`.
-    assert_send_and_sync::<correlate::Correlated<std::future::Ready<u8>>>();
-    assert_send_and_sync::<correlate::Correlated<futures::stream::Iter<std::vec::IntoIter<u8>>>>();
+    assert_send_and_sync::<correlated::Correlated<std::future::Ready<u8>>>();
+    assert_send_and_sync::<correlated::Correlated<futures::stream::Iter<std::vec::IntoIter<u8>>>>();
 }

@@ -1,6 +1,7 @@
-//! Promise 12: re-entrancy and teardown are safe. A slot value whose `Drop`
-//! or `Clone` uses the slots does not panic, however it is dropped; access
-//! during thread-local destruction returns `None` and never aborts.
+//! docs/semantics.md, promises 19 and 20: re-entrancy and teardown are safe.
+//! A slot value whose `Drop` or `Clone` uses the slots does not panic, however
+//! it is dropped (19); access during thread-local destruction returns `None`
+//! and never aborts (20).
 
 use std::cell::RefCell;
 use std::future::pending;
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Waker};
 use std::thread;
 
-use correlate::{Context, FutureExt};
+use correlated::{Context, Correlate};
 
 mod support;
 use support::{current_text, id};
@@ -44,8 +45,8 @@ impl Drop for Noisy {
         let token = OTHER.set(99);
         let _ = OTHER.reset(token);
         {
-            let _scope = correlate::scope(id("set-in-drop"));
-            let _ = correlate::with_current(|id| id.cloned());
+            let _scope = correlated::scope(id("set-in-drop"));
+            let _ = correlated::with_current(|id| id.cloned());
         }
         if self.original {
             self.log.lock().unwrap().push((self.name, seen));
@@ -64,7 +65,7 @@ impl Clone for Reader {
     fn clone(&self) -> Self {
         let seen_while_cloning = READER.with(|reader| reader.map(|reader| reader.value));
         let _ = Context::current().correlation_id().cloned();
-        let _ = correlate::current();
+        let _ = correlated::current();
         Self {
             value: self.value,
             seen_while_cloning,
@@ -72,7 +73,7 @@ impl Clone for Reader {
     }
 }
 
-correlate::slot! {
+correlated::slot! {
     static NOISY: Noisy;
     static OTHER: u32;
     static READER: Reader;
@@ -94,7 +95,7 @@ fn dropped(log: &Log) -> Vec<&'static str> {
 #[test]
 fn value_whose_drop_reads_the_context_is_dropped_safely_on_reset() {
     let log = Log::default();
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let first = NOISY.set(noisy("first", &log));
     let second = NOISY.set(noisy("second", &log));
     NOISY.reset(second).unwrap();
@@ -186,7 +187,7 @@ fn value_whose_drop_reads_the_context_is_dropped_safely_with_its_context() {
     ];
     expected.sort_unstable();
     assert_eq!(names, expected);
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     assert_eq!(OTHER.get(), None);
 }
 
@@ -241,10 +242,10 @@ impl Drop for AtThreadExit {
     fn drop(&mut self) {
         let current = current_text();
         let slot = OTHER.get();
-        let token = correlate::set(id("set-during-teardown"));
+        let token = correlated::set(id("set-during-teardown"));
         let after_set = current_text();
-        let _ = correlate::reset(token);
-        drop(correlate::scope(id("scope-during-teardown")));
+        let _ = correlated::reset(token);
+        drop(correlated::scope(id("scope-during-teardown")));
         drop(OTHER.set(1));
         let snapshot = Context::current().correlation_id().map(|id| id.to_string());
         let _ = self.report.send(TeardownView {
@@ -264,10 +265,10 @@ thread_local! {
 fn access_from_a_thread_local_destructor_returns_none_and_does_not_abort() {
     let (report, views) = mpsc::channel();
     thread::spawn(move || {
-        // Registered first, so destroyed after correlate's own thread-local
+        // Registered first, so destroyed after correlated's own thread-local
         // (thread-local destructors run in reverse order of registration).
         AT_THREAD_EXIT.with(|cell| *cell.borrow_mut() = Some(AtThreadExit { report }));
-        drop(correlate::set(id("root-value")));
+        drop(correlated::set(id("root-value")));
         drop(OTHER.set(3));
         assert_eq!(current_text().as_deref(), Some("root-value"));
     })
@@ -298,7 +299,7 @@ impl Drop for DroppedAtTeardown {
     }
 }
 
-correlate::slot! {
+correlated::slot! {
     static TEARDOWN: DroppedAtTeardown;
 }
 
@@ -306,7 +307,7 @@ correlate::slot! {
 fn value_dropped_while_the_thread_is_torn_down_sees_none_and_does_not_abort() {
     let (report, views) = mpsc::sync_channel(1);
     thread::spawn(move || {
-        drop(correlate::set(id("root-value")));
+        drop(correlated::set(id("root-value")));
         drop(OTHER.set(3));
         // Pinned at the thread's root: dropped only with the thread.
         drop(TEARDOWN.set(DroppedAtTeardown(report)));

@@ -1,29 +1,30 @@
-//! Promise 4: whatever way a scope ends — normal return, early `return`, `?`
-//! on `Err`, panic, cancellation — the enclosing value is current again.
+//! docs/semantics.md, promise 4: whatever way a scope ends — normal return,
+//! early `return`, `?` on `Err`, panic, cancellation — the enclosing value is
+//! current again.
 
 use std::future::{Future, pending};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context as TaskContext, Waker};
 use std::time::Duration;
 
-use correlate::{CORRELATION_ID, Context, FutureExt, StreamExt as _};
+use correlated::{CORRELATION_ID, Context, Correlate};
 
 mod support;
 use support::{YieldOnce, current_text, id};
 
-correlate::slot! {
+correlated::slot! {
     static TENANT: u32;
 }
 
 /// The enclosing scope every test restores to: an ID and a user slot.
 struct Enclosing {
-    _id: correlate::ScopeGuard,
-    _tenant: correlate::ScopeGuard,
+    _id: correlated::ScopeGuard,
+    _tenant: correlated::ScopeGuard,
 }
 
 fn enclosing() -> Enclosing {
     Enclosing {
-        _id: correlate::scope(id("outer")),
+        _id: correlated::scope(id("outer")),
         _tenant: TENANT.scope(1),
     }
 }
@@ -37,7 +38,7 @@ fn assert_enclosing_is_current(after: &str) {
 struct Failed;
 
 fn sync_handler(early: bool, fail: bool) -> Result<u32, Failed> {
-    let _id = correlate::scope(id("inner"));
+    let _id = correlated::scope(id("inner"));
     let _tenant = TENANT.scope(2);
     if early {
         return Ok(0);
@@ -124,7 +125,7 @@ fn value_is_restored_after_panic_in_context_run() {
     let caught = catch_unwind(AssertUnwindSafe(|| {
         context.run(|| {
             let _tenant = TENANT.scope(2);
-            let _token = correlate::set(id("set-then-panicked"));
+            let _token = correlated::set(id("set-then-panicked"));
             panic!("handler failed");
         })
     }));
@@ -136,9 +137,9 @@ fn value_is_restored_after_panic_in_context_run() {
 fn value_is_restored_after_panic_in_a_scope_guard_block() {
     let _enclosing = enclosing();
     let caught = catch_unwind(|| {
-        let _id = correlate::scope(id("inner"));
+        let _id = correlated::scope(id("inner"));
         let _tenant = TENANT.scope(2);
-        let _deeper = correlate::scope(id("deeper"));
+        let _deeper = correlated::scope(id("deeper"));
         panic!("handler failed");
     });
     assert!(caught.is_err());
@@ -153,7 +154,7 @@ fn value_is_restored_after_panic_in_a_correlated_future_under_block_on() {
             async {
                 let _tenant = TENANT.scope(2);
                 YieldOnce(false).await;
-                let _token = correlate::set(id("set-then-panicked"));
+                let _token = correlated::set(id("set-then-panicked"));
                 panic!("handler failed");
             }
             .correlated(id("inner")),
@@ -187,7 +188,7 @@ async fn value_is_restored_after_panic_in_tokio_task() {
         async {
             let _tenant = TENANT.scope(2);
             tokio::task::yield_now().await;
-            let _token = correlate::set(id("set-then-panicked"));
+            let _token = correlated::set(id("set-then-panicked"));
             panic!("task failed");
         }
         .correlated(id("inner")),
@@ -197,7 +198,7 @@ async fn value_is_restored_after_panic_in_tokio_task() {
     assert_enclosing_is_current("a task panic seen through its JoinHandle");
 
     // The worker thread is clean for the next task.
-    let next = tokio::spawn(async { (correlate::current(), TENANT.get()) });
+    let next = tokio::spawn(async { (correlated::current(), TENANT.get()) });
     assert_eq!(next.await.unwrap(), (None, None));
 }
 
@@ -226,7 +227,7 @@ fn value_is_restored_on_the_worker_after_a_task_panic_on_a_multi_thread_runtime(
         for _ in 0..16 {
             let seen = tokio::spawn(async {
                 tokio::task::yield_now().await;
-                (correlate::current(), TENANT.get())
+                (correlated::current(), TENANT.get())
             });
             assert_eq!(seen.await.unwrap(), (None, None));
         }
@@ -236,7 +237,7 @@ fn value_is_restored_on_the_worker_after_a_task_panic_on_a_multi_thread_runtime(
 /// A body that is cancelled while it waits: it never finishes.
 async fn waits_forever() {
     let _tenant = TENANT.scope(2);
-    let _token = correlate::set(id("set-before-waiting"));
+    let _token = correlated::set(id("set-before-waiting"));
     pending::<()>().await;
 }
 
@@ -278,7 +279,7 @@ async fn value_is_restored_after_join_handle_abort() {
     let task = tokio::spawn(
         async move {
             let _tenant = TENANT.scope(2);
-            let _token = correlate::set(id("set-before-waiting"));
+            let _token = correlated::set(id("set-before-waiting"));
             started_tx.send(()).unwrap();
             pending::<()>().await;
         }
@@ -288,7 +289,7 @@ async fn value_is_restored_after_join_handle_abort() {
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
     assert_enclosing_is_current("aborting the task");
-    let next = tokio::spawn(async { (correlate::current(), TENANT.get()) });
+    let next = tokio::spawn(async { (correlated::current(), TENANT.get()) });
     assert_eq!(next.await.unwrap(), (None, None));
 }
 
@@ -331,9 +332,9 @@ fn value_is_restored_after_a_correlated_stream_is_dropped_mid_way() {
 
 #[test]
 fn nothing_is_current_after_a_scope_at_the_thread_root_ends() {
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     assert_eq!(sync_handler(false, true), Err(Failed));
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     assert_eq!(TENANT.get(), None);
     assert_eq!(CORRELATION_ID.get(), None);
 }

@@ -1,28 +1,28 @@
-//! Promise 7: a `set` inside a correlated future persists across that
-//! future's `.await`s and never escapes it. Branches of `join!` / `select!`
-//! inside one scope share its context, like code in one Python task;
-//! `.in_current_context()` isolates a branch.
+//! docs/semantics.md, promises 11 and 12: a `set` inside a correlated future
+//! persists across that future's `.await`s and never escapes it (11).
+//! Branches of `join!` / `select!` inside one scope share its context, like
+//! code in one Python task; `.in_current_context()` isolates a branch (12).
 
 use std::future::Future;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use correlate::{FutureExt, ResetErrorKind};
+use correlated::{Correlate, ResetErrorKind};
 
 mod support;
 use support::{current_text, id};
 
-correlate::slot! {
+correlated::slot! {
     static TENANT: u32;
 }
 
 #[test]
 fn set_inside_a_correlated_future_persists_across_its_awaits_and_never_escapes() {
-    let _outer = correlate::scope(id("caller"));
+    let _outer = correlated::scope(id("caller"));
     let mut future = Box::pin(
         async {
             // Set and forget: the token is dropped, so the value lasts for
             // the rest of this future.
-            drop(correlate::set(id("set-in-body")));
+            drop(correlated::set(id("set-in-body")));
             drop(TENANT.set(5));
             let mut seen = Vec::new();
             for _ in 0..3 {
@@ -62,7 +62,7 @@ async fn set_inside_a_spawned_correlated_task_never_reaches_other_tasks() {
         .map(|n| {
             tokio::spawn(
                 async move {
-                    drop(correlate::set(id(&format!("set-by-{n}"))));
+                    drop(correlated::set(id(&format!("set-by-{n}"))));
                     let mut wrong = 0;
                     for _ in 0..10 {
                         tokio::task::yield_now().await;
@@ -79,7 +79,7 @@ async fn set_inside_a_spawned_correlated_task_never_reaches_other_tasks() {
             tokio::spawn(async {
                 let mut leaks = 0;
                 for _ in 0..10 {
-                    leaks += usize::from(correlate::current().is_some());
+                    leaks += usize::from(correlated::current().is_some());
                     tokio::task::yield_now().await;
                 }
                 leaks
@@ -92,7 +92,7 @@ async fn set_inside_a_spawned_correlated_task_never_reaches_other_tasks() {
     for watcher in watchers {
         assert_eq!(watcher.await.unwrap(), 0);
     }
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn join_branches_inside_one_scope_share_its_sets() {
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::join!(
             async move {
-                let token = correlate::set(id("set-by-left"));
+                let token = correlated::set(id("set-by-left"));
                 let _tenant = TENANT.scope(7);
                 tx.send(token).unwrap();
                 tokio::task::yield_now().await;
@@ -112,7 +112,7 @@ async fn join_branches_inside_one_scope_share_its_sets() {
                 let token = rx.await.unwrap();
                 let seen = (current_text(), TENANT.get());
                 // One context: the right branch may undo the left one's set.
-                let reset = correlate::reset(token).map_err(|e| e.kind());
+                let reset = correlated::reset(token).map_err(|e| e.kind());
                 (seen, reset, current_text())
             },
         )
@@ -134,7 +134,7 @@ async fn join_branches_inside_one_scope_share_its_sets() {
 async fn select_branches_inside_one_scope_share_its_sets() {
     let seen = async {
         let mut first = Box::pin(async {
-            drop(correlate::set(id("set-by-first")));
+            drop(correlated::set(id("set-by-first")));
             std::future::pending::<()>().await;
         });
         tokio::select! {
@@ -154,12 +154,12 @@ async fn in_current_context_isolates_a_branch() {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (isolated, sibling) = tokio::join!(
             async move {
-                let token = correlate::set(id("set-by-isolated"));
+                let token = correlated::set(id("set-by-isolated"));
                 drop(TENANT.set(9));
                 tx.send(()).unwrap();
                 tokio::task::yield_now().await;
                 let seen = current_text();
-                correlate::reset(token).unwrap();
+                correlated::reset(token).unwrap();
                 seen
             }
             .in_current_context(),
@@ -183,10 +183,10 @@ async fn token_from_an_isolated_branch_cannot_be_reset_by_its_sibling() {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let ((), kind) = tokio::join!(
             async move {
-                tx.send(correlate::set(id("isolated"))).unwrap();
+                tx.send(correlated::set(id("isolated"))).unwrap();
             }
             .in_current_context(),
-            async move { correlate::reset(rx.await.unwrap()).unwrap_err().kind() },
+            async move { correlated::reset(rx.await.unwrap()).unwrap_err().kind() },
         );
         kind
     }

@@ -1,7 +1,9 @@
-//! Promise 6: tokens work like `contextvars`. `set` returns a token, `reset`
-//! consumes it and restores what it saw; a token used in the wrong context or
-//! for the wrong slot is an error that changes nothing; out-of-order resets
-//! follow the tombstone invariant; guards follow the same rules.
+//! docs/semantics.md, promises 6 to 10: tokens work like `contextvars`. `set`
+//! returns a token, `reset` consumes it and restores what it saw (6); a token
+//! used in the wrong context or for the wrong slot is an error that changes
+//! nothing (7); out-of-order resets follow the tombstone invariant (8); a
+//! dropped token makes its set permanent for its context (9); guards follow
+//! the same rules (10).
 //!
 //! "A token cannot be reset twice" is enforced by the compiler: `reset` takes
 //! the token by value, so a second `reset(token)` is a use-after-move error,
@@ -10,14 +12,14 @@
 use std::sync::mpsc;
 use std::thread;
 
-use correlate::{
-    CORRELATION_ID, Context, FutureExt, ResetError, ResetErrorKind, ScopeGuard, Token,
+use correlated::{
+    CORRELATION_ID, Context, Correlate, ResetError, ResetErrorKind, ScopeGuard, Token,
 };
 
 mod support;
 use support::{current_text, id};
 
-correlate::slot! {
+correlated::slot! {
     static TENANT: u32;
     static USER: String;
 }
@@ -44,12 +46,12 @@ const _: fn() = || <Token as AmbiguousIfClone<_>>::check();
 async fn token_can_be_held_across_awaits_in_a_task_that_changes_threads() {
     let task = tokio::spawn(
         async {
-            let token = correlate::set(id("held"));
+            let token = correlated::set(id("held"));
             for _ in 0..20 {
                 tokio::task::yield_now().await;
             }
             let seen = current_text();
-            correlate::reset(token).map_err(|e| e.kind())?;
+            correlated::reset(token).map_err(|e| e.kind())?;
             Ok::<_, ResetErrorKind>((seen, current_text()))
         }
         .correlated(id("task")),
@@ -61,10 +63,10 @@ async fn token_can_be_held_across_awaits_in_a_task_that_changes_threads() {
 
 #[test]
 fn reset_restores_what_the_token_saw() {
-    let _outer = correlate::scope(id("outer"));
-    let token = correlate::set(id("inner"));
+    let _outer = correlated::scope(id("outer"));
+    let token = correlated::set(id("inner"));
     assert_eq!(current_text().as_deref(), Some("inner"));
-    correlate::reset(token).unwrap();
+    correlated::reset(token).unwrap();
     assert_eq!(current_text().as_deref(), Some("outer"));
 
     let first = TENANT.set(1);
@@ -81,11 +83,11 @@ async fn token_reset_in_another_task_is_wrong_context_and_changes_nothing() {
     let (back_tx, back_rx) = tokio::sync::oneshot::channel::<Token>();
     let owner = tokio::spawn(
         async move {
-            let token = correlate::set(id("owner-set"));
+            let token = correlated::set(id("owner-set"));
             token_tx.send(token).unwrap();
             let token = back_rx.await.unwrap();
             let before_reset = current_text();
-            correlate::reset(token).map_err(|e| e.kind())?;
+            correlated::reset(token).map_err(|e| e.kind())?;
             Ok::<_, ResetErrorKind>((before_reset, current_text()))
         }
         .correlated(id("owner")),
@@ -94,7 +96,7 @@ async fn token_reset_in_another_task_is_wrong_context_and_changes_nothing() {
         async move {
             let _tenant = TENANT.scope(2);
             let token = token_rx.await.unwrap();
-            let error = correlate::reset(token).unwrap_err();
+            let error = correlated::reset(token).unwrap_err();
             let seen = (current_text(), TENANT.get());
             let kind = error.kind();
             back_tx.send(error.into_token()).unwrap();
@@ -121,14 +123,14 @@ async fn token_reset_in_another_plain_task_on_the_same_thread_is_wrong_context()
     // current-thread runtime, so both run at the thread's root.
     let (token_tx, token_rx) = tokio::sync::oneshot::channel::<Token>();
     let setter = tokio::spawn(async move {
-        let token = correlate::set(id("setter"));
+        let token = correlated::set(id("setter"));
         token_tx.send(token).unwrap();
         tokio::task::yield_now().await;
         current_text()
     });
     let resetter = tokio::spawn(async move {
         let token = token_rx.await.unwrap();
-        correlate::reset(token).map_err(|e| e.kind())
+        correlated::reset(token).map_err(|e| e.kind())
     });
     let reset = resetter.await.unwrap();
     let seen_by_setter = setter.await.unwrap();
@@ -144,13 +146,13 @@ async fn token_reset_in_another_plain_task_on_the_same_thread_is_wrong_context()
 fn token_reset_in_a_sibling_scope_is_wrong_context() {
     let parent = Context::new().with_correlation_id(id("parent"));
     let token = parent.run(|| {
-        let token = correlate::set(id("first-sibling"));
+        let token = correlated::set(id("first-sibling"));
         assert_eq!(current_text().as_deref(), Some("first-sibling"));
         token
     });
     let (kind, seen, token) = parent.run(|| {
-        let _own = correlate::set(id("second-sibling"));
-        let error = correlate::reset(token).unwrap_err();
+        let _own = correlated::set(id("second-sibling"));
+        let error = correlated::reset(token).unwrap_err();
         (error.kind(), current_text(), error.into_token())
     });
     assert_eq!(kind, ResetErrorKind::WrongContext);
@@ -162,13 +164,13 @@ fn token_reset_in_a_sibling_scope_is_wrong_context() {
         let (tx, rx) = futures::channel::oneshot::channel::<Token>();
         futures::join!(
             async move {
-                tx.send(correlate::set(id("left-set"))).unwrap();
+                tx.send(correlated::set(id("left-set"))).unwrap();
                 current_text()
             }
             .correlated(id("left")),
             async move {
                 let token = rx.await.unwrap();
-                let kind = correlate::reset(token).unwrap_err().kind();
+                let kind = correlated::reset(token).unwrap_err().kind();
                 (kind, current_text())
             }
             .correlated(id("right")),
@@ -183,11 +185,11 @@ fn token_reset_in_a_sibling_scope_is_wrong_context() {
 
 #[test]
 fn token_reset_after_its_scope_ended_is_wrong_context() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let escaped = Context::current()
         .with_correlation_id(id("ended"))
-        .run(|| correlate::set(id("escaped")));
-    let error = correlate::reset(escaped).unwrap_err();
+        .run(|| correlated::set(id("escaped")));
+    let error = correlated::reset(escaped).unwrap_err();
     assert_eq!(error.kind(), ResetErrorKind::WrongContext);
     assert_eq!(current_text().as_deref(), Some("outer"));
 
@@ -196,9 +198,9 @@ fn token_reset_after_its_scope_ended_is_wrong_context() {
     assert_eq!(current_text().as_deref(), Some("outer"));
 
     let escaped = futures::executor::block_on(
-        async { correlate::set(id("escaped")) }.correlated(id("ended")),
+        async { correlated::set(id("escaped")) }.correlated(id("ended")),
     );
-    let error = correlate::reset(escaped).unwrap_err();
+    let error = correlated::reset(escaped).unwrap_err();
     assert_eq!(error.kind(), ResetErrorKind::WrongContext);
     assert_eq!(current_text().as_deref(), Some("outer"));
 }
@@ -207,15 +209,15 @@ fn token_reset_after_its_scope_ended_is_wrong_context() {
 fn token_reset_in_a_child_context_is_wrong_context() {
     let seen = futures::executor::block_on(
         async {
-            let token = correlate::set(id("parent-set"));
+            let token = correlated::set(id("parent-set"));
             let (kind, token) = async move {
-                let error = correlate::reset(token).unwrap_err();
+                let error = correlated::reset(token).unwrap_err();
                 (error.kind(), error.into_token())
             }
             .in_current_context()
             .await;
             let before = current_text();
-            correlate::reset(token).unwrap();
+            correlated::reset(token).unwrap();
             (kind, before, current_text())
         }
         .correlated(id("parent")),
@@ -232,10 +234,10 @@ fn token_reset_in_a_child_context_is_wrong_context() {
 
 #[test]
 fn token_reset_on_another_thread_is_wrong_context() {
-    let token = correlate::set(id("main-thread"));
+    let token = correlated::set(id("main-thread"));
     let (kind, seen, token) = thread::spawn(move || {
-        let _own = correlate::scope(id("other-thread"));
-        let error = correlate::reset(token).unwrap_err();
+        let _own = correlated::scope(id("other-thread"));
+        let error = correlated::reset(token).unwrap_err();
         (error.kind(), current_text(), error.into_token())
     })
     .join()
@@ -243,16 +245,16 @@ fn token_reset_on_another_thread_is_wrong_context() {
     assert_eq!(kind, ResetErrorKind::WrongContext);
     assert_eq!(seen.as_deref(), Some("other-thread"));
     assert_eq!(current_text().as_deref(), Some("main-thread"));
-    correlate::reset(token).unwrap();
-    assert_eq!(correlate::current(), None);
+    correlated::reset(token).unwrap();
+    assert_eq!(correlated::current(), None);
 }
 
 #[test]
 fn token_reset_with_the_wrong_slot_is_wrong_slot_and_into_token_still_resets() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     let tenant = TENANT.set(7);
 
-    let error = correlate::reset(tenant).unwrap_err();
+    let error = correlated::reset(tenant).unwrap_err();
     assert_eq!(error.kind(), ResetErrorKind::WrongSlot);
     assert_eq!(TENANT.get(), Some(7));
     assert_eq!(current_text().as_deref(), Some("outer"));
@@ -264,7 +266,7 @@ fn token_reset_with_the_wrong_slot_is_wrong_slot_and_into_token_still_resets() {
     TENANT.reset(error.into_token()).unwrap();
     assert_eq!(TENANT.get(), None);
 
-    let id_token = correlate::set(id("inner"));
+    let id_token = correlated::set(id("inner"));
     let error = TENANT.reset(id_token).unwrap_err();
     assert_eq!(error.kind(), ResetErrorKind::WrongSlot);
     assert_eq!(current_text().as_deref(), Some("inner"));
@@ -314,11 +316,11 @@ fn out_of_order_resets_keep_the_newest_live_set_and_end_at_the_entry_value() {
         let entry = Context::new().with_correlation_id(id("entry"));
         entry.run(|| {
             let mut tokens: Vec<Option<Token>> = (0..4)
-                .map(|n| Some(correlate::set(id(&format!("set-{n}")))))
+                .map(|n| Some(correlated::set(id(&format!("set-{n}")))))
                 .collect();
             let mut live = [true; 4];
             for &n in &order {
-                correlate::reset(tokens[n].take().unwrap()).unwrap();
+                correlated::reset(tokens[n].take().unwrap()).unwrap();
                 live[n] = false;
                 assert_eq!(
                     current_text().unwrap(),
@@ -334,13 +336,13 @@ fn out_of_order_resets_keep_the_newest_live_set_and_end_at_the_entry_value() {
 #[test]
 fn out_of_order_resets_of_interleaved_slots_follow_the_rule_per_slot() {
     for order in permutations(5) {
-        let _entry_id = correlate::scope(id("entry"));
+        let _entry_id = correlated::scope(id("entry"));
         let _entry_tenant = TENANT.scope(100);
         // Sets 0, 2, 4 are of the ID; 1, 3 of the tenant.
         let mut tokens: Vec<Option<Token>> = (0..5)
             .map(|n| {
                 Some(if n % 2 == 0 {
-                    correlate::set(id(&format!("set-{n}")))
+                    correlated::set(id(&format!("set-{n}")))
                 } else {
                     TENANT.set(n as u32)
                 })
@@ -350,7 +352,7 @@ fn out_of_order_resets_of_interleaved_slots_follow_the_rule_per_slot() {
         for &n in &order {
             let token = tokens[n].take().unwrap();
             if n % 2 == 0 {
-                correlate::reset(token).unwrap();
+                correlated::reset(token).unwrap();
             } else {
                 TENANT.reset(token).unwrap();
             }
@@ -363,7 +365,7 @@ fn out_of_order_resets_of_interleaved_slots_follow_the_rule_per_slot() {
         assert_eq!(current_text().as_deref(), Some("entry"));
         assert_eq!(TENANT.get(), Some(100));
     }
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     assert_eq!(TENANT.get(), None);
 }
 
@@ -373,13 +375,13 @@ fn out_of_order_resets_across_awaits_follow_the_same_rule() {
         let seen = futures::executor::block_on(
             async {
                 let mut tokens: Vec<Option<Token>> = (0..3)
-                    .map(|n| Some(correlate::set(id(&format!("set-{n}")))))
+                    .map(|n| Some(correlated::set(id(&format!("set-{n}")))))
                     .collect();
                 let mut live = [true; 3];
                 let mut wrong = Vec::new();
                 for &n in &order {
                     tokio::task::yield_now().await;
-                    correlate::reset(tokens[n].take().unwrap()).unwrap();
+                    correlated::reset(tokens[n].take().unwrap()).unwrap();
                     live[n] = false;
                     tokio::task::yield_now().await;
                     if current_text().unwrap() != newest_live(&live, "entry") {
@@ -397,9 +399,9 @@ fn out_of_order_resets_across_awaits_follow_the_same_rule() {
 #[test]
 fn out_of_order_guard_drops_follow_the_same_rule() {
     for order in permutations(4) {
-        let _entry = correlate::scope(id("entry"));
+        let _entry = correlated::scope(id("entry"));
         let mut guards: Vec<Option<ScopeGuard>> = (0..4)
-            .map(|n| Some(correlate::scope(id(&format!("set-{n}")))))
+            .map(|n| Some(correlated::scope(id(&format!("set-{n}")))))
             .collect();
         let mut live = [true; 4];
         for &n in &order {
@@ -412,21 +414,21 @@ fn out_of_order_guard_drops_follow_the_same_rule() {
             );
         }
     }
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }
 
 #[test]
 fn dropped_token_pins_its_set_for_the_rest_of_the_context() {
-    let _outer = correlate::scope(id("outer"));
+    let _outer = correlated::scope(id("outer"));
     Context::current().run(|| {
-        let below = correlate::set(id("below"));
-        drop(correlate::set(id("pinned")));
+        let below = correlated::set(id("below"));
+        drop(correlated::set(id("pinned")));
         assert_eq!(current_text().as_deref(), Some("pinned"));
         // Undoing an older set cannot uncover anything beneath the pin.
-        correlate::reset(below).unwrap();
+        correlated::reset(below).unwrap();
         assert_eq!(current_text().as_deref(), Some("pinned"));
-        let above = correlate::set(id("above"));
-        correlate::reset(above).unwrap();
+        let above = correlated::set(id("above"));
+        correlated::reset(above).unwrap();
         assert_eq!(current_text().as_deref(), Some("pinned"));
     });
     assert_eq!(
@@ -447,25 +449,25 @@ fn dropped_token_pins_its_set_for_the_rest_of_the_context() {
 
 #[test]
 fn token_dropped_outside_its_context_pins_nothing_there() {
-    let escaped = Context::new().run(|| correlate::set(id("escaped")));
-    let _outer = correlate::scope(id("outer"));
-    let below = correlate::set(id("below"));
+    let escaped = Context::new().run(|| correlated::set(id("escaped")));
+    let _outer = correlated::scope(id("outer"));
+    let below = correlated::set(id("below"));
     drop(escaped);
-    correlate::reset(below).unwrap();
+    correlated::reset(below).unwrap();
     assert_eq!(current_text().as_deref(), Some("outer"));
 }
 
 #[test]
 fn guard_dropped_outside_its_context_changes_nothing_and_never_panics() {
-    let _outer = correlate::scope(id("outer"));
-    let escaped = Context::current().run(|| correlate::scope(id("escaped")));
+    let _outer = correlated::scope(id("outer"));
+    let escaped = Context::current().run(|| correlated::scope(id("escaped")));
     drop(escaped);
     assert_eq!(current_text().as_deref(), Some("outer"));
 
-    let guard = correlate::scope(id("moved"));
+    let guard = correlated::scope(id("moved"));
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let _theirs = correlate::scope(id("theirs"));
+        let _theirs = correlated::scope(id("theirs"));
         drop(guard);
         tx.send(current_text()).unwrap();
     })

@@ -1,7 +1,8 @@
-//! Promise 13: no `unsafe` in the runtime unless it is documented with its
-//! invariant. Checked on the sources: every `unsafe` block, fn, impl or trait
-//! in `runtime/src` must follow a `// SAFETY:` comment, and while there is
-//! none the crate must say so with `#![forbid(unsafe_code)]`.
+//! docs/semantics.md, promise 21: no `unsafe` in the runtime unless it is
+//! documented with its invariant. Checked on the sources: every `unsafe`
+//! block, fn, impl or trait in `runtime/src` must follow a `// SAFETY:`
+//! comment (an `unsafe fn`, a `# Safety` section in its doc comment), and
+//! while there is none the crate must say so with `#![forbid(unsafe_code)]`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,17 @@ fn uses_unsafe(code: &str) -> bool {
         || code.trim_end().ends_with("unsafe")
 }
 
+/// Whether the doc comment right above an `unsafe fn` (its last lines are
+/// `above`'s) has a `# Safety` section stating the caller's contract.
+fn has_safety_section(above: &[&str]) -> bool {
+    above
+        .iter()
+        .rev()
+        .map(|line| line.trim_start())
+        .take_while(|line| line.starts_with("///") || line.starts_with("#["))
+        .any(|line| line.trim_end() == "/// # Safety")
+}
+
 #[test]
 fn runtime_has_no_unsafe_code_without_a_safety_comment() {
     let mut undocumented = Vec::new();
@@ -57,9 +69,13 @@ fn runtime_has_no_unsafe_code_without_a_safety_comment() {
                 continue;
             }
             any_unsafe = true;
-            let documented = lines[n.saturating_sub(4)..n]
-                .iter()
-                .any(|above| above.contains("SAFETY:"));
+            let documented = if code_of(line).contains("unsafe fn") {
+                has_safety_section(&lines[..n])
+            } else {
+                lines[n.saturating_sub(4)..n]
+                    .iter()
+                    .any(|above| above.contains("SAFETY:"))
+            };
             if !documented {
                 undocumented.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
@@ -89,4 +105,19 @@ fn the_unsafe_detector_finds_unsafe_code() {
     assert!(uses_unsafe("let x = unsafe{ y };"));
     assert!(!uses_unsafe("#![forbid(unsafe_code)]"));
     assert!(!uses_unsafe(code_of("let a = 1; // not unsafe { here }")));
+}
+
+#[test]
+fn an_unsafe_fn_needs_a_safety_section_in_its_own_doc_comment() {
+    let documented = [
+        "/// Reads.",
+        "///",
+        "/// # Safety",
+        "///",
+        "/// No writer.",
+        "#[inline]",
+    ];
+    assert!(has_safety_section(&documented));
+    let elsewhere = ["/// # Safety", "fn other() {}", "/// Reads.", "#[inline]"];
+    assert!(!has_safety_section(&elsewhere));
 }

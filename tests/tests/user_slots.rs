@@ -1,18 +1,18 @@
-//! User slots declared with `correlate::slot!` work like the correlation ID:
+//! User slots declared with `correlated::slot!` work like the correlation ID:
 //! get / set / reset / scope, `Context::with_value`, carried by spawn, isolated
 //! between tasks, restored on every exit.
 
-use correlate::{CORRELATION_ID, Context, FutureExt, ResetErrorKind};
+use correlated::{CORRELATION_ID, Context, Correlate, ResetErrorKind};
 
 mod auth {
-    correlate::slot! {
+    correlated::slot! {
         /// The authenticated user.
         pub static USER_ID: String;
         pub(crate) static TENANT: u64;
     }
 }
 
-correlate::slot! {
+correlated::slot! {
     static FIRST: u32;
     static SECOND: u32;
 }
@@ -52,12 +52,12 @@ fn user_slot_get_set_reset_and_scope_work_like_the_correlation_id() {
 
     // The built-in slot's methods are the shorthands.
     let token = CORRELATION_ID.set(id("via-slot"));
-    assert_eq!(correlate::current(), Some(id("via-slot")));
-    correlate::reset(token).unwrap();
-    let token = correlate::set(id("via-shorthand"));
+    assert_eq!(correlated::current(), Some(id("via-slot")));
+    correlated::reset(token).unwrap();
+    let token = correlated::set(id("via-shorthand"));
     assert_eq!(CORRELATION_ID.get(), Some(id("via-shorthand")));
     CORRELATION_ID.reset(token).unwrap();
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn context_with_value_binds_user_slots() {
     assert_eq!(context.get(&TENANT), Some(42));
     assert_eq!(context.get(&FIRST), None);
     assert_eq!(context.get(&CORRELATION_ID), Some(id("bound")));
-    let seen = context.run(|| (correlate::current(), user(), TENANT.get()));
+    let seen = context.run(|| (correlated::current(), user(), TENANT.get()));
     assert_eq!(seen, (Some(id("bound")), Some("carol".into()), Some(42)));
     let seen = futures::executor::block_on(context.wrap(async { (user(), TENANT.get()) }));
     assert_eq!(seen, (Some("carol".into()), Some(42)));
@@ -122,11 +122,11 @@ async fn user_slots_are_carried_by_spawn_and_spawn_blocking() {
     let (spawned, blocking, plain) = parent
         .wrap(async {
             let _user = USER_ID.scope("dave".into());
-            let spawned = correlate::spawn(async {
+            let spawned = correlated::spawn(async {
                 tokio::task::yield_now().await;
                 (user(), TENANT.get())
             });
-            let blocking = correlate::spawn_blocking(|| (user(), TENANT.get()));
+            let blocking = correlated::spawn_blocking(|| (user(), TENANT.get()));
             let plain = tokio::spawn(async { (user(), TENANT.get()) });
             (
                 spawned.await.unwrap(),
@@ -168,9 +168,9 @@ async fn user_slots_are_isolated_between_tasks() {
 #[test]
 fn correlated_replaces_the_id_and_keeps_user_slots() {
     let _user = USER_ID.scope("erin".into());
-    let _id = correlate::scope(id("outer"));
+    let _id = correlated::scope(id("outer"));
     let seen = futures::executor::block_on(
-        async { (correlate::current(), user()) }.correlated(id("inner")),
+        async { (correlated::current(), user()) }.correlated(id("inner")),
     );
     assert_eq!(seen, (Some(id("inner")), Some("erin".into())));
 }

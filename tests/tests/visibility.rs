@@ -1,6 +1,6 @@
-//! Promises 1 and 2: inside a correlated scope the ID is current at every
-//! point of the body, on whichever thread it resumes; outside any scope
-//! `current()` is `None` and never panics.
+//! docs/semantics.md, promises 1 and 2: inside a correlated scope the ID is
+//! current at every point of the body, on whichever thread it resumes;
+//! outside any scope `current()` is `None` and never panics.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -8,7 +8,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use correlate::{CORRELATION_ID, Context, FutureExt, StreamExt as _};
+use correlated::{CORRELATION_ID, Context, Correlate};
 use futures::StreamExt as _;
 
 mod support;
@@ -24,21 +24,21 @@ async fn id_is_current_before_and_after_every_await() {
     });
 
     let seen = async {
-        let mut seen = vec![correlate::current()];
+        let mut seen = vec![correlated::current()];
         tokio::task::yield_now().await;
-        seen.push(correlate::current());
+        seen.push(correlated::current());
         tokio::time::sleep(Duration::from_millis(10)).await;
-        seen.push(correlate::current());
+        seen.push(correlated::current());
         assert_eq!(rx.await.unwrap(), 7);
-        seen.push(correlate::current());
+        seen.push(correlated::current());
         YieldOnce(false).await;
-        seen.push(correlate::current());
+        seen.push(correlated::current());
         let inner = async {
             tokio::task::yield_now().await;
-            correlate::current()
+            correlated::current()
         };
         seen.push(inner.await);
-        seen.push(correlate::with_current(|id| id.cloned()));
+        seen.push(correlated::with_current(|id| id.cloned()));
         seen.push(CORRELATION_ID.get());
         seen.push(Context::current().correlation_id().cloned());
         seen
@@ -51,7 +51,7 @@ async fn id_is_current_before_and_after_every_await() {
     for (point, seen) in seen.iter().enumerate() {
         assert_eq!(seen.as_ref(), Some(&expected), "at point {point}");
     }
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn id_follows_the_task_across_worker_threads() {
                         let mut wrong = 0;
                         let mut threads = HashSet::new();
                         for step in 0..40 {
-                            wrong += usize::from(correlate::current().as_ref() != Some(&expected));
+                            wrong += usize::from(correlated::current().as_ref() != Some(&expected));
                             threads.insert(thread::current().id());
                             if step % 8 == 0 {
                                 // Hands this worker's core to another thread, so
@@ -78,12 +78,12 @@ fn id_follows_the_task_across_worker_threads() {
                                 tokio::task::block_in_place(|| {
                                     thread::sleep(Duration::from_millis(1));
                                     wrong += usize::from(
-                                        correlate::current().as_ref() != Some(&expected),
+                                        correlated::current().as_ref() != Some(&expected),
                                     );
                                 });
                             }
                             tokio::task::yield_now().await;
-                            wrong += usize::from(correlate::current().as_ref() != Some(&expected));
+                            wrong += usize::from(correlated::current().as_ref() != Some(&expected));
                             threads.insert(thread::current().id());
                         }
                         (wrong, threads.len())
@@ -113,10 +113,10 @@ fn id_follows_a_future_moved_to_another_thread_between_polls() {
     let body = async {
         let mut seen = Vec::new();
         for _ in 0..4 {
-            seen.push((thread::current().id(), correlate::current()));
+            seen.push((thread::current().id(), correlated::current()));
             YieldOnce(false).await;
         }
-        seen.push((thread::current().id(), correlate::current()));
+        seen.push((thread::current().id(), correlated::current()));
         seen
     };
     let mut future = Box::pin(body.correlated(expected.clone()));
@@ -130,7 +130,7 @@ fn id_follows_a_future_moved_to_another_thread_between_polls() {
             let poll = future
                 .as_mut()
                 .poll(&mut TaskContext::from_waker(Waker::noop()));
-            (future, poll, correlate::current())
+            (future, poll, correlated::current())
         })
         .join()
         .unwrap();
@@ -160,7 +160,7 @@ fn stream_sees_its_id_on_every_poll_next() {
             return None;
         }
         YieldOnce(false).await;
-        Some((correlate::current(), n + 1))
+        Some((correlated::current(), n + 1))
     })
     .correlated(expected.clone());
     let items = futures::executor::block_on(async {
@@ -168,7 +168,7 @@ fn stream_sees_its_id_on_every_poll_next() {
         let mut items = Vec::new();
         while let Some(item) = stream.next().await {
             // Between items the consumer's (empty) context is current.
-            assert_eq!(correlate::current(), None);
+            assert_eq!(correlated::current(), None);
             items.push(item);
         }
         items
@@ -178,22 +178,22 @@ fn stream_sees_its_id_on_every_poll_next() {
 
 #[test]
 fn current_is_none_outside_any_scope() {
-    assert_eq!(correlate::current(), None);
-    assert!(correlate::with_current(|id| id.is_none()));
+    assert_eq!(correlated::current(), None);
+    assert!(correlated::with_current(|id| id.is_none()));
     assert_eq!(CORRELATION_ID.get(), None);
     assert_eq!(Context::current().correlation_id(), None);
 
-    let on_a_new_thread = thread::spawn(correlate::current).join().unwrap();
+    let on_a_new_thread = thread::spawn(correlated::current).join().unwrap();
     assert_eq!(on_a_new_thread, None);
 
     {
-        let _scope = correlate::scope(id("ended"));
+        let _scope = correlated::scope(id("ended"));
     }
-    assert_eq!(correlate::current(), None, "after a scope ended");
+    assert_eq!(correlated::current(), None, "after a scope ended");
     let after_a_future = futures::executor::block_on(async { 1 }.correlated(id("done")));
     assert_eq!(after_a_future, 1);
     assert_eq!(
-        correlate::current(),
+        correlated::current(),
         None,
         "after a correlated future ended"
     );
@@ -202,12 +202,12 @@ fn current_is_none_outside_any_scope() {
 #[tokio::test]
 async fn current_never_panics_inside_a_plain_tokio_task() {
     let seen = tokio::spawn(async {
-        let before = correlate::current();
+        let before = correlated::current();
         tokio::task::yield_now().await;
         (
             before,
-            correlate::current(),
-            correlate::with_current(|id| id.cloned()),
+            correlated::current(),
+            correlated::with_current(|id| id.cloned()),
             CORRELATION_ID.get(),
             Context::current().correlation_id().cloned(),
         )
@@ -224,7 +224,7 @@ async fn current_never_panics_inside_plain_tasks_on_a_multi_thread_runtime() {
             tokio::spawn(async {
                 let mut seen = Vec::new();
                 for _ in 0..10 {
-                    seen.push(correlate::current());
+                    seen.push(correlated::current());
                     tokio::task::yield_now().await;
                 }
                 seen

@@ -1,7 +1,7 @@
 //! Expansion snapshots of `#[correlated]` (`tests/expand/*.expanded.rs`):
 //! the documentation of what the attribute generates, reviewed like code.
 //!
-//! `MACROTEST=overwrite cargo test -p correlate-ui-tests --test expand`
+//! `MACROTEST=overwrite cargo test -p correlated-ui-tests --test expand`
 //! rewrites them; without it a missing or changed snapshot fails the test.
 
 #[test]

@@ -1,7 +1,7 @@
 //! Compile tests of `#[correlated]`: every supported shape compiles and runs
 //! (`pass/`), every misuse is one error on the offending token (`fail/`).
 //!
-//! `TRYBUILD=overwrite cargo test -p correlate-ui-tests --test ui` rewrites
+//! `TRYBUILD=overwrite cargo test -p correlated-ui-tests --test ui` rewrites
 //! the `.stderr` snapshots; review each one like code.
 
 #[test]

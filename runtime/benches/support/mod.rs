@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use correlate::{CorrelationId, correlated};
+use correlated::{CorrelationId, correlated};
 
 tokio::task_local! {
     pub static TASK_ID: CorrelationId;
@@ -14,14 +14,14 @@ tokio::task_local! {
 
 /// The handler's own work: a few instructions the optimiser cannot remove.
 #[inline(never)]
-pub fn work(x: u64) -> u64 {
+pub(crate) fn work(x: u64) -> u64 {
     black_box(x).wrapping_mul(31)
 }
 
 /// Returns `Pending` once, then `Ready`: one `.await` point that yields.
 /// It does not wake the task; `drive` polls again at once, so each `.await`
 /// costs one trip through the wrapper under test and no executor.
-pub struct YieldOnce(bool);
+pub(crate) struct YieldOnce(bool);
 
 impl Future for YieldOnce {
     type Output = ();
@@ -35,12 +35,12 @@ impl Future for YieldOnce {
     }
 }
 
-pub fn yield_now() -> YieldOnce {
+pub(crate) fn yield_now() -> YieldOnce {
     YieldOnce(false)
 }
 
 /// Polls `future` to completion on this thread with a no-op waker.
-pub fn drive<F: Future>(future: F) -> F::Output {
+pub(crate) fn drive<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = TaskContext::from_waker(Waker::noop());
     loop {
@@ -53,33 +53,33 @@ pub fn drive<F: Future>(future: F) -> F::Output {
 // ---- Synchronous handlers -------------------------------------------------
 
 #[inline(never)]
-pub fn sync_plain(x: u64) -> u64 {
+pub(crate) fn sync_plain(x: u64) -> u64 {
     work(x)
 }
 
 /// Inherits the caller's ID (a nested handler inside a request).
 #[correlated]
 #[inline(never)]
-pub fn sync_correlated(x: u64) -> u64 {
+pub(crate) fn sync_correlated(x: u64) -> u64 {
     work(x)
 }
 
 /// Takes the ID it is given, like `task_local`'s `sync_scope(id, ..)`.
 #[correlated(id = id)]
 #[inline(never)]
-pub fn sync_correlated_id(id: CorrelationId, x: u64) -> u64 {
+pub(crate) fn sync_correlated_id(id: CorrelationId, x: u64) -> u64 {
     work(x)
 }
 
 /// Enters the ID it is given by hand, with a `scope()` guard.
 #[inline(never)]
-pub fn sync_scope_guard(id: CorrelationId, x: u64) -> u64 {
-    let _guard = correlate::scope(id);
+pub(crate) fn sync_scope_guard(id: CorrelationId, x: u64) -> u64 {
+    let _guard = correlated::scope(id);
     work(x)
 }
 
 #[inline(never)]
-pub fn sync_task_local(id: CorrelationId, x: u64) -> u64 {
+pub(crate) fn sync_task_local(id: CorrelationId, x: u64) -> u64 {
     TASK_ID.sync_scope(id, || work(x))
 }
 
@@ -87,25 +87,25 @@ pub fn sync_task_local(id: CorrelationId, x: u64) -> u64 {
 // measured with (see handlers.rs).
 #[tracing::instrument(skip_all)]
 #[inline(never)]
-pub fn sync_instrumented_no_subscriber(x: u64) -> u64 {
+pub(crate) fn sync_instrumented_no_subscriber(x: u64) -> u64 {
     work(x)
 }
 
 #[tracing::instrument(skip_all)]
 #[inline(never)]
-pub fn sync_instrumented_registry(x: u64) -> u64 {
+pub(crate) fn sync_instrumented_registry(x: u64) -> u64 {
     work(x)
 }
 
 #[inline(never)]
-pub fn sync_otel_attach(cx: &opentelemetry::Context, x: u64) -> u64 {
+pub(crate) fn sync_otel_attach(cx: &opentelemetry::Context, x: u64) -> u64 {
     let _guard = cx.clone().attach();
     work(x)
 }
 
 // ---- Asynchronous handlers: `polls` yielding `.await`s, then the work ------
 
-pub async fn async_plain(x: u64, polls: u32) -> u64 {
+pub(crate) async fn async_plain(x: u64, polls: u32) -> u64 {
     for _ in 0..polls {
         yield_now().await;
     }
@@ -113,7 +113,7 @@ pub async fn async_plain(x: u64, polls: u32) -> u64 {
 }
 
 #[correlated]
-pub async fn async_correlated(x: u64, polls: u32) -> u64 {
+pub(crate) async fn async_correlated(x: u64, polls: u32) -> u64 {
     for _ in 0..polls {
         yield_now().await;
     }
@@ -121,7 +121,7 @@ pub async fn async_correlated(x: u64, polls: u32) -> u64 {
 }
 
 #[correlated(id = id)]
-pub async fn async_correlated_id(id: CorrelationId, x: u64, polls: u32) -> u64 {
+pub(crate) async fn async_correlated_id(id: CorrelationId, x: u64, polls: u32) -> u64 {
     for _ in 0..polls {
         yield_now().await;
     }
@@ -133,7 +133,7 @@ pub async fn async_correlated_id(id: CorrelationId, x: u64, polls: u32) -> u64 {
 macro_rules! instrumented_async {
     ($($name:ident),*) => {$(
         #[tracing::instrument(skip_all)]
-        pub async fn $name(x: u64, polls: u32) -> u64 {
+        pub(crate) async fn $name(x: u64, polls: u32) -> u64 {
             for _ in 0..polls {
                 yield_now().await;
             }
@@ -150,22 +150,22 @@ instrumented_async!(
 );
 
 /// An OpenTelemetry context holding the ID, as a propagator would build it.
-pub fn otel_context(id: &CorrelationId) -> opentelemetry::Context {
+pub(crate) fn otel_context(id: &CorrelationId) -> opentelemetry::Context {
     opentelemetry::Context::new().with_value(OtelId(id.clone()))
 }
 
-pub struct OtelId(pub CorrelationId);
+pub(crate) struct OtelId(pub CorrelationId);
 
 /// The in-process tower stacks of group 5 (`http.rs`) and of the HTTP
 /// instruction counts (`instructions.rs`): the same trivial service and the
 /// same request, so only the layers differ.
 #[cfg(feature = "tower")]
-pub mod http {
+pub(crate) mod http {
     use std::convert::Infallible;
     use std::hint::black_box;
     use std::net::SocketAddr;
 
-    use correlate::tower::CorrelationLayer;
+    use correlated::tower::CorrelationLayer;
     use http::{HeaderName, HeaderValue, Request, Response};
     use tower::Service;
     use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -173,16 +173,16 @@ pub mod http {
     use super::drive;
 
     /// The header both layers are configured to read and echo.
-    pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+    pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
     /// The trivial service: an empty `200`.
-    pub async fn handler(request: Request<()>) -> Result<Response<()>, Infallible> {
+    pub(crate) async fn handler(request: Request<()>) -> Result<Response<()>, Infallible> {
         black_box(&request);
         Ok(Response::new(()))
     }
 
     /// What every stack is, so that `instructions.rs` can box them alike.
-    pub trait Stack:
+    pub(crate) trait Stack:
         Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Send>
         + Send
         + 'static
@@ -197,13 +197,13 @@ pub mod http {
     }
 
     /// The service alone.
-    pub fn bare() -> impl Stack {
+    pub(crate) fn bare() -> impl Stack {
         tower::service_fn(handler)
     }
 
-    /// The service behind correlate's layer, trusting the loopback peer that
+    /// The service behind correlated's layer, trusting the loopback peer that
     /// `request` claims.
-    pub fn correlate() -> impl Stack {
+    pub(crate) fn correlated() -> impl Stack {
         let layer = CorrelationLayer::builder()
             .header(HEADER)
             .trust("127.0.0.1")
@@ -216,7 +216,7 @@ pub mod http {
 
     /// The service behind tower-http's request-id pair, minting IDs with
     /// `make`.
-    pub fn tower_http<M: MakeRequestId + Clone + Send + 'static>(make: M) -> impl Stack {
+    pub(crate) fn tower_http<M: MakeRequestId + Clone + Send + 'static>(make: M) -> impl Stack {
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(HEADER, make))
             .layer(PropagateRequestIdLayer::new(HEADER))
@@ -224,7 +224,7 @@ pub mod http {
     }
 
     /// A request from the loopback peer, with `incoming` as its ID if given.
-    pub fn request(incoming: Option<&HeaderValue>) -> Request<()> {
+    pub(crate) fn request(incoming: Option<&HeaderValue>) -> Request<()> {
         let mut request = Request::new(());
         if let Some(value) = incoming {
             request.headers_mut().insert(HEADER, value.clone());
@@ -236,7 +236,7 @@ pub mod http {
     }
 
     /// One request through `service`, as a server would: ready, call, poll.
-    pub fn serve<S>(service: &mut S, request: Request<()>) -> Response<()>
+    pub(crate) fn serve<S>(service: &mut S, request: Request<()>) -> Response<()>
     where
         S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
     {

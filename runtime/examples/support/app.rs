@@ -1,5 +1,5 @@
 //! The example service shared by `server.rs` and `demo.rs`: an axum app whose
-//! handlers are annotated with `#[correlated]`, behind correlate's tower layer.
+//! handlers are annotated with `#[correlated]`, behind correlated's tower layer.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,8 +9,8 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::{get, post};
-use correlate::correlated;
-use correlate::tower::{CorrelationLayer, InvalidTrustedSource, PropagateCorrelationLayer};
+use correlated::correlated;
+use correlated::tower::{CorrelationLayer, InvalidTrustedSource, PropagateCorrelationLayer};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,14 +20,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 
-correlate::slot! {
+correlated::slot! {
     /// Who the request is for, from the `x-user` header (a stand-in for auth).
     pub static USER_ID: String;
 }
 
 /// What the handlers share: a client for the "downstream" service.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     client: Client<HttpConnector, Body>,
     downstream: String,
 }
@@ -38,7 +38,10 @@ pub struct AppState {
 /// # Errors
 ///
 /// A malformed trusted-source entry.
-pub fn app(trusted: &[String], downstream: SocketAddr) -> Result<Router, InvalidTrustedSource> {
+pub(crate) fn app(
+    trusted: &[String],
+    downstream: SocketAddr,
+) -> Result<Router, InvalidTrustedSource> {
     let correlation = CorrelationLayer::builder().trust_many(trusted.iter().map(String::as_str))?;
     let state = AppState {
         client: Client::builder(TokioExecutor::new()).build_http(),
@@ -61,7 +64,7 @@ pub fn app(trusted: &[String], downstream: SocketAddr) -> Result<Router, Invalid
 }
 
 /// Serves `app` on `listener`, with peer addresses for the trust check.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+pub(crate) async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -138,7 +141,7 @@ async fn inventory(headers: HeaderMap) -> String {
 #[correlated]
 async fn signup() -> StatusCode {
     tracing::info!("signup: queueing welcome email");
-    correlate::spawn(async {
+    correlated::spawn(async {
         tokio::time::sleep(Duration::from_millis(20)).await;
         tracing::info!("job: welcome email sent");
     });
@@ -159,10 +162,10 @@ async fn panics() -> String {
     panic!("handler bug")
 }
 
-/// What the example logs: INFO and up, plus correlate's DEBUG lines (a
+/// What the example logs: INFO and up, plus correlated's DEBUG lines (a
 /// rejected or untrusted incoming ID, logged without its value).
-pub fn log_filter() -> Targets {
+pub(crate) fn log_filter() -> Targets {
     Targets::new()
         .with_default(Level::INFO)
-        .with_target("correlate", Level::DEBUG)
+        .with_target("correlated", Level::DEBUG)
 }

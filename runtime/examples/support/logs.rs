@@ -13,18 +13,18 @@ use super::app;
 
 /// The service's log lines, kept in memory.
 #[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Logs(Arc<Mutex<Vec<u8>>>);
 
 impl Logs {
     /// The whole log as written, bytes included that are not UTF-8.
-    pub fn bytes(&self) -> Vec<u8> {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         String::from_utf8_lossy(&self.bytes())
             .lines()
             .map(str::to_owned)
@@ -32,7 +32,7 @@ impl Logs {
     }
 
     /// The lines whose `correlation_id` field is `id`.
-    pub fn carrying(&self, id: &str) -> Vec<String> {
+    pub(crate) fn carrying(&self, id: &str) -> Vec<String> {
         self.lines()
             .into_iter()
             .filter(|line| logged_id(line).as_deref() == Some(id))
@@ -40,7 +40,7 @@ impl Logs {
     }
 
     /// The lines of the `/hello?n={n}` request (the handler logs `n={n}`).
-    pub fn of_request(&self, n: u32) -> Vec<String> {
+    pub(crate) fn of_request(&self, n: u32) -> Vec<String> {
         let tag = format!("n={n}");
         self.lines()
             .into_iter()
@@ -49,7 +49,7 @@ impl Logs {
     }
 
     /// Waits (bounded) for a line that carries `id` and contains `text`.
-    pub async fn wait_for(&self, id: &str, text: &str) -> Option<String> {
+    pub(crate) async fn wait_for(&self, id: &str, text: &str) -> Option<String> {
         for _ in 0..1_000 {
             let found = self
                 .carrying(id)
@@ -91,14 +91,14 @@ impl Logs {
     /// # Panics
     ///
     /// If the process already has a global subscriber.
-    pub fn install(&self) {
+    pub(crate) fn install(&self) {
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .without_time()
             .with_target(false)
             .with_writer(self.clone())
             .map_event_format(|format| {
-                correlate::tracing::CorrelatedFormat::text(format).with_slot(&app::USER_ID)
+                correlated::tracing::CorrelatedFormat::text(format).with_slot(&app::USER_ID)
             });
         tracing_subscriber::registry()
             .with(layer.with_filter(app::log_filter()))
@@ -108,7 +108,7 @@ impl Logs {
 
 /// The value of the line's leading `correlation_id` field: bare up to the
 /// next space, or a quoted string with `\"` and `\\` escapes.
-pub fn logged_id(line: &str) -> Option<String> {
+pub(crate) fn logged_id(line: &str) -> Option<String> {
     let rest = line.strip_prefix("correlation_id=")?;
     let Some(quoted) = rest.strip_prefix('"') else {
         return rest.split(' ').next().map(str::to_owned);

@@ -25,7 +25,7 @@ use crate::http::{X_CORRELATION_ID, inject_named};
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use correlate::tower::PropagateCorrelationLayer;
+/// use correlated::tower::PropagateCorrelationLayer;
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 ///
@@ -38,7 +38,7 @@ use crate::http::{X_CORRELATION_ID, inject_named};
 ///     .layer(PropagateCorrelationLayer::new())
 ///     .service(transport);
 ///
-/// let _guard = correlate::scope("req-42".parse().unwrap());
+/// let _guard = correlated::scope("req-42".parse().unwrap());
 /// let response = futures::executor::block_on(client.oneshot(Request::new(()))).unwrap();
 /// assert_eq!(response.into_body().unwrap(), "req-42");
 /// ```
@@ -53,7 +53,7 @@ impl PropagateCorrelationLayer {
     /// # Examples
     ///
     /// ```
-    /// let layer = correlate::tower::PropagateCorrelationLayer::new();
+    /// let layer = correlated::tower::PropagateCorrelationLayer::new();
     /// # drop(layer);
     /// ```
     pub fn new() -> Self {
@@ -67,7 +67,7 @@ impl PropagateCorrelationLayer {
     /// ```
     /// use http::HeaderName;
     ///
-    /// let layer = correlate::tower::PropagateCorrelationLayer::with_header(
+    /// let layer = correlated::tower::PropagateCorrelationLayer::with_header(
     ///     HeaderName::from_static("x-request-id"),
     /// );
     /// # drop(layer);
@@ -100,7 +100,7 @@ impl<S> Layer<S> for PropagateCorrelationLayer {
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::{PropagateCorrelationLayer, PropagateCorrelationService};
+/// use correlated::tower::{PropagateCorrelationLayer, PropagateCorrelationService};
 /// use tower::Layer;
 ///
 /// let client: PropagateCorrelationService<_> = PropagateCorrelationLayer::new().layer(7_u8);
@@ -120,7 +120,7 @@ impl<S> PropagateCorrelationService<S> {
     /// ```
     /// use tower::Layer;
     ///
-    /// let client = correlate::tower::PropagateCorrelationLayer::new().layer(7_u8);
+    /// let client = correlated::tower::PropagateCorrelationLayer::new().layer(7_u8);
     /// assert_eq!(*client.get_ref(), 7);
     /// ```
     pub fn get_ref(&self) -> &S {
@@ -134,7 +134,7 @@ impl<S> PropagateCorrelationService<S> {
     /// ```
     /// use tower::Layer;
     ///
-    /// let mut client = correlate::tower::PropagateCorrelationLayer::new().layer(7_u8);
+    /// let mut client = correlated::tower::PropagateCorrelationLayer::new().layer(7_u8);
     /// *client.get_mut() += 1;
     /// assert_eq!(client.into_inner(), 8);
     /// ```
@@ -149,7 +149,7 @@ impl<S> PropagateCorrelationService<S> {
     /// ```
     /// use tower::Layer;
     ///
-    /// let client = correlate::tower::PropagateCorrelationLayer::new().layer(7_u8);
+    /// let client = correlated::tower::PropagateCorrelationLayer::new().layer(7_u8);
     /// assert_eq!(client.into_inner(), 7);
     /// ```
     pub fn into_inner(self) -> S {

@@ -23,7 +23,7 @@ type Generator = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::{CorrelationLayer, OnInvalid};
+/// use correlated::tower::{CorrelationLayer, OnInvalid};
 ///
 /// let strict = CorrelationLayer::builder()
 ///     .trust("10.0.0.0/8")
@@ -45,6 +45,7 @@ pub enum OnInvalid {
 }
 
 /// How incoming values are checked after the floor.
+#[derive(Clone)]
 enum Validation {
     Floor,
     Uuid,
@@ -52,6 +53,7 @@ enum Validation {
 }
 
 /// The layer's settings, shared by every service it builds.
+#[derive(Clone)]
 pub(crate) struct Config {
     /// Never empty; the first is the primary name (echo, rewrite).
     headers: Vec<HeaderName>,
@@ -279,21 +281,24 @@ impl fmt::Debug for Config {
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::{CorrelationLayer, OnInvalid};
+/// use correlated::tower::{CorrelationLayer, OnInvalid};
 /// use http::HeaderName;
 ///
-/// # fn main() -> Result<(), correlate::tower::InvalidTrustedSource> {
-/// let layer = CorrelationLayer::builder()
+/// # fn main() -> Result<(), correlated::tower::InvalidTrustedSource> {
+/// let shared = CorrelationLayer::builder()
 ///     .fallback_header(HeaderName::from_static("x-request-id"))
 ///     .trust("10.0.0.0/8")?
 ///     .trust("2001:db8::1")?
-///     .validator(|id| id.len() >= 8)
-///     .on_invalid(OnInvalid::Reject)
-///     .build();
-/// # drop(layer);
+///     .validator(|id| id.len() >= 8);
+///
+/// // A builder is `Clone`: one base configuration, several variants.
+/// let public_api = shared.clone().on_invalid(OnInvalid::Reject).build();
+/// let internal_api = shared.echo(false).build();
+/// # drop((public_api, internal_api));
 /// # Ok(())
 /// # }
 /// ```
+#[derive(Clone)]
 #[must_use = "a builder does nothing until `.build()` is called"]
 pub struct CorrelationLayerBuilder<P = ExtensionPeer> {
     config: Config,
@@ -318,7 +323,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// ```
     /// use http::HeaderName;
     ///
-    /// let layer = correlate::tower::CorrelationLayer::builder()
+    /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .header(HeaderName::from_static("x-request-id"))
     ///     .build();
     /// # drop(layer);
@@ -340,7 +345,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// ```
     /// use http::HeaderName;
     ///
-    /// let layer = correlate::tower::CorrelationLayer::builder()
+    /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .fallback_header(HeaderName::from_static("x-request-id"))
     ///     .build();
     /// # drop(layer);
@@ -368,7 +373,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::CorrelationLayer;
+    /// use correlated::tower::CorrelationLayer;
     ///
     /// let trusted = CorrelationLayer::builder().trust("127.0.0.1").unwrap().build();
     /// # drop(trusted);
@@ -390,7 +395,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::CorrelationLayer;
+    /// use correlated::tower::CorrelationLayer;
     ///
     /// let from_env = "10.0.0.0/8, 192.168.0.0/16, ::1";
     /// let layer = CorrelationLayer::builder()
@@ -416,7 +421,7 @@ impl<P> CorrelationLayerBuilder<P> {
     ///
     /// ```
     /// use std::net::{IpAddr, Ipv4Addr};
-    /// use correlate::tower::{CorrelationLayer, TrustedSource};
+    /// use correlated::tower::{CorrelationLayer, TrustedSource};
     ///
     /// let local = TrustedSource::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
     /// let layer = CorrelationLayer::builder().trust_source(local).build();
@@ -436,7 +441,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # Examples
     ///
     /// ```
-    /// let layer = correlate::tower::CorrelationLayer::builder()
+    /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .validator(|id| id.starts_with("req-"))
     ///     .build();
     /// # drop(layer);
@@ -456,7 +461,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # Examples
     ///
     /// ```
-    /// let layer = correlate::tower::CorrelationLayer::builder().uuid_only().build();
+    /// let layer = correlated::tower::CorrelationLayer::builder().uuid_only().build();
     /// # drop(layer);
     /// ```
     pub fn uuid_only(mut self) -> Self {
@@ -471,10 +476,10 @@ impl<P> CorrelationLayerBuilder<P> {
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
-    /// use correlate::CorrelationId;
+    /// use correlated::CorrelationId;
     ///
     /// static NEXT: AtomicU64 = AtomicU64::new(1);
-    /// let layer = correlate::tower::CorrelationLayer::builder()
+    /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .generator(|| {
     ///         let n = NEXT.fetch_add(1, Ordering::Relaxed);
     ///         CorrelationId::parse(&format!("edge-{n}")).unwrap()
@@ -496,7 +501,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::{CorrelationLayer, OnInvalid};
+    /// use correlated::tower::{CorrelationLayer, OnInvalid};
     ///
     /// let layer = CorrelationLayer::builder().on_invalid(OnInvalid::Reject).build();
     /// # drop(layer);
@@ -512,7 +517,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # Examples
     ///
     /// ```
-    /// let silent = correlate::tower::CorrelationLayer::builder().echo(false).build();
+    /// let silent = correlated::tower::CorrelationLayer::builder().echo(false).build();
     /// # drop(silent);
     /// ```
     pub fn echo(mut self, echo: bool) -> Self {
@@ -528,7 +533,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # Examples
     ///
     /// ```
-    /// let layer = correlate::tower::CorrelationLayer::builder()
+    /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .set_request_header(true)
     ///     .build();
     /// # drop(layer);
@@ -565,7 +570,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// ```
     /// use std::convert::Infallible;
     /// use std::net::SocketAddr;
-    /// use correlate::tower::{CorrelationLayer, TraceParent};
+    /// use correlated::tower::{CorrelationLayer, TraceParent};
     /// use tower::{Layer, ServiceExt, service_fn};
     ///
     /// # futures::executor::block_on(async {
@@ -606,7 +611,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// #[derive(Clone)]
     /// struct Accepted { remote: SocketAddr }
     ///
-    /// let layer = correlate::tower::CorrelationLayer::builder()
+    /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .trust("10.0.0.0/8")
     ///     .unwrap()
     ///     .peer_addr(|request: &http::Request<String>| -> Option<IpAddr> {
@@ -627,7 +632,7 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # Examples
     ///
     /// ```
-    /// let layer = correlate::tower::CorrelationLayer::builder().build();
+    /// let layer = correlated::tower::CorrelationLayer::builder().build();
     /// # drop(layer);
     /// ```
     pub fn build(self) -> CorrelationLayer<P> {

@@ -19,7 +19,7 @@ pin_project! {
     ///
     /// ```
     /// use std::convert::Infallible;
-    /// use correlate::tower::{CorrelationLayer, ResponseFuture};
+    /// use correlated::tower::{CorrelationLayer, ResponseFuture};
     /// use tower::{Layer, Service, service_fn};
     ///
     /// let mut service = CorrelationLayer::new().layer(service_fn(|_: http::Request<()>| async {

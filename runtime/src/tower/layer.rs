@@ -29,7 +29,7 @@ use crate::future::Correlated;
 ///    `400 Bad Request` to an invalid value from a trusted peer;
 /// 3. puts the [`CorrelationId`] in the request's extensions and runs the
 ///    inner service in a context that has it, so handlers read it with
-///    [`correlate::current()`](crate::current) after every `.await`, and
+///    [`correlated::current()`](crate::current) after every `.await`, and
 ///    `#[correlated]` functions inherit it;
 /// 4. echoes it in the response's header, replacing any value there.
 ///
@@ -61,13 +61,13 @@ use crate::future::Correlated;
 /// ```
 /// use std::convert::Infallible;
 /// use std::net::SocketAddr;
-/// use correlate::tower::CorrelationLayer;
+/// use correlated::tower::CorrelationLayer;
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 ///
 /// async fn handler(_request: Request<()>) -> Result<Response<String>, Infallible> {
 ///     // Any code running for the request sees its ID.
-///     let id = correlate::current().expect("set by the layer");
+///     let id = correlated::current().expect("set by the layer");
 ///     Ok(Response::new(format!("handled {id}")))
 /// }
 ///
@@ -114,7 +114,7 @@ impl CorrelationLayer {
     /// use tower::{Layer, ServiceExt, service_fn};
     ///
     /// # futures::executor::block_on(async {
-    /// let service = correlate::tower::CorrelationLayer::new().layer(service_fn(
+    /// let service = correlated::tower::CorrelationLayer::new().layer(service_fn(
     ///     |_: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(String::new())) },
     /// ));
     /// let response = service.oneshot(http::Request::new(())).await.unwrap();
@@ -130,7 +130,7 @@ impl CorrelationLayer {
     /// # Examples
     ///
     /// ```
-    /// let layer = correlate::tower::CorrelationLayer::builder()
+    /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .trust("127.0.0.1")
     ///     .unwrap()
     ///     .uuid_only()
@@ -191,7 +191,7 @@ impl<S, P: Clone> Layer<S> for CorrelationLayer<P> {
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use correlate::tower::{CorrelationLayer, CorrelationService};
+/// use correlated::tower::{CorrelationLayer, CorrelationService};
 /// use tower::{Layer, service_fn};
 ///
 /// let inner = service_fn(|_: http::Request<()>| async {
@@ -214,7 +214,7 @@ impl<S, P> CorrelationService<S, P> {
     /// ```
     /// use tower::Layer;
     ///
-    /// let service = correlate::tower::CorrelationLayer::new().layer(7_u8);
+    /// let service = correlated::tower::CorrelationLayer::new().layer(7_u8);
     /// assert_eq!(*service.get_ref(), 7);
     /// ```
     pub fn get_ref(&self) -> &S {
@@ -228,7 +228,7 @@ impl<S, P> CorrelationService<S, P> {
     /// ```
     /// use tower::Layer;
     ///
-    /// let mut service = correlate::tower::CorrelationLayer::new().layer(7_u8);
+    /// let mut service = correlated::tower::CorrelationLayer::new().layer(7_u8);
     /// *service.get_mut() += 1;
     /// assert_eq!(*service.get_ref(), 8);
     /// ```
@@ -243,7 +243,7 @@ impl<S, P> CorrelationService<S, P> {
     /// ```
     /// use tower::Layer;
     ///
-    /// let service = correlate::tower::CorrelationLayer::new().layer(7_u8);
+    /// let service = correlated::tower::CorrelationLayer::new().layer(7_u8);
     /// assert_eq!(service.into_inner(), 7);
     /// ```
     pub fn into_inner(self) -> S {

@@ -15,19 +15,19 @@
 //! With axum, serve the app with
 //! `into_make_service_with_connect_info::<SocketAddr>()` so the layer can see
 //! the peer address (feature `axum`), and read the ID with
-//! `correlate::current()` or the `Extension<CorrelationId>` extractor:
+//! `correlated::current()` or the `Extension<CorrelationId>` extractor:
 //!
 //! ```
 //! # #[cfg(feature = "axum")]
 //! # futures::executor::block_on(async {
 //! use std::net::SocketAddr;
 //! use axum::{Extension, Router, extract::connect_info::MockConnectInfo, routing::get};
-//! use correlate::CorrelationId;
-//! use correlate::tower::CorrelationLayer;
+//! use correlated::CorrelationId;
+//! use correlated::tower::CorrelationLayer;
 //! use tower::ServiceExt;
 //!
 //! async fn handler(Extension(id): Extension<CorrelationId>) -> String {
-//!     assert_eq!(correlate::current().as_ref(), Some(&id));
+//!     assert_eq!(correlated::current().as_ref(), Some(&id));
 //!     format!("hello from {id}")
 //! }
 //!
@@ -51,7 +51,7 @@
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use correlate::tower::PropagateCorrelationLayer;
+//! use correlated::tower::PropagateCorrelationLayer;
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
 //! # futures::executor::block_on(async {
@@ -62,7 +62,7 @@
 //!     .layer(PropagateCorrelationLayer::new())
 //!     .service(downstream);
 //!
-//! let _guard = correlate::scope("req-9".parse().unwrap());
+//! let _guard = correlated::scope("req-9".parse().unwrap());
 //! let response = client.oneshot(http::Request::new(())).await.unwrap();
 //! assert_eq!(response.body(), "req-9");
 //! # });
@@ -82,7 +82,7 @@
 //! ```
 //! use std::convert::Infallible;
 //! use std::net::SocketAddr;
-//! use correlate::tower::{CorrelationLayer, TRACE_ID, TraceParent};
+//! use correlated::tower::{CorrelationLayer, TRACE_ID, TraceParent};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
 //! # futures::executor::block_on(async {
@@ -91,7 +91,7 @@
 //!     .service(service_fn(|request: http::Request<()>| async move {
 //!         let parent = request.extensions().get::<TraceParent>().unwrap();
 //!         assert_eq!(TRACE_ID.get().as_deref(), Some(parent.trace_id()));
-//!         Ok::<_, Infallible>(http::Response::new(correlate::current().unwrap().to_string()))
+//!         Ok::<_, Infallible>(http::Response::new(correlated::current().unwrap().to_string()))
 //!     }));
 //!
 //! // A trusted peer sends a traceparent and a correlation header: the header

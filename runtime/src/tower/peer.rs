@@ -19,7 +19,7 @@ use ::http::Request;
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use correlate::tower::{CorrelationLayer, PeerAddr};
+/// use correlated::tower::{CorrelationLayer, PeerAddr};
 ///
 /// /// The address a custom acceptor stored in the request.
 /// #[derive(Clone)]
@@ -72,7 +72,7 @@ where
 ///
 /// ```
 /// use std::net::SocketAddr;
-/// use correlate::tower::{ExtensionPeer, PeerAddr};
+/// use correlated::tower::{ExtensionPeer, PeerAddr};
 ///
 /// let mut request = http::Request::new(());
 /// assert_eq!(ExtensionPeer.peer_addr(&request), None);

@@ -46,7 +46,7 @@ crate::slot! {
     /// ```
     /// use std::convert::Infallible;
     /// use std::net::SocketAddr;
-    /// use correlate::tower::{CorrelationLayer, TRACE_ID};
+    /// use correlated::tower::{CorrelationLayer, TRACE_ID};
     /// use tower::{ServiceExt, Layer, service_fn};
     ///
     /// # futures::executor::block_on(async {
@@ -76,8 +76,8 @@ crate::slot! {
     /// ```
     /// # #[cfg(feature = "tracing")]
     /// # {
-    /// use correlate::tower::TRACE_ID;
-    /// use correlate::tracing::CorrelatedFormat;
+    /// use correlated::tower::TRACE_ID;
+    /// use correlated::tracing::CorrelatedFormat;
     /// use tracing_subscriber::prelude::*;
     ///
     /// let layer = tracing_subscriber::fmt::layer()
@@ -109,7 +109,7 @@ crate::slot! {
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::TraceParent;
+/// use correlated::tower::TraceParent;
 ///
 /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 ///     .parse()
@@ -192,7 +192,7 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::TraceParent;
+    /// use correlated::tower::TraceParent;
     ///
     /// let future: TraceParent =
     ///     "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later-fields"
@@ -209,7 +209,7 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::TraceParent;
+    /// use correlated::tower::TraceParent;
     ///
     /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
     ///     .parse()
@@ -226,7 +226,7 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::TraceParent;
+    /// use correlated::tower::TraceParent;
     ///
     /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
     ///     .parse()
@@ -242,7 +242,7 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::TraceParent;
+    /// use correlated::tower::TraceParent;
     ///
     /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09"
     ///     .parse()
@@ -258,7 +258,7 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::TraceParent;
+    /// use correlated::tower::TraceParent;
     ///
     /// let id = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
     /// assert!(format!("00-{id}-01").parse::<TraceParent>().unwrap().sampled());
@@ -278,7 +278,7 @@ impl TraceParent {
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::{InvalidTraceParentKind, TraceParent};
+/// use correlated::tower::{InvalidTraceParentKind, TraceParent};
 ///
 /// let err = "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 ///     .parse::<TraceParent>()
@@ -290,6 +290,32 @@ impl FromStr for TraceParent {
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         Self::parse_bytes(value.as_bytes())
+    }
+}
+
+/// Writes the header value back in its canonical form, which parses to the
+/// same `TraceParent`.
+///
+/// # Examples
+///
+/// ```
+/// use correlated::tower::TraceParent;
+///
+/// let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// let parent: TraceParent = header.parse().unwrap();
+/// assert_eq!(parent.to_string(), header);
+/// assert_eq!(parent.to_string().parse::<TraceParent>().unwrap(), parent);
+/// ```
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:02x}-{}-{}-{:02x}",
+            self.version,
+            self.trace_id(),
+            self.parent_id(),
+            self.flags
+        )
     }
 }
 
@@ -310,7 +336,7 @@ impl fmt::Debug for TraceParent {
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::{InvalidTraceParentKind, TraceParent};
+/// use correlated::tower::{InvalidTraceParentKind, TraceParent};
 ///
 /// let zeros = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
 /// assert_eq!(
@@ -354,7 +380,7 @@ pub enum InvalidTraceParentKind {
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::TraceParent;
+/// use correlated::tower::TraceParent;
 ///
 /// let err = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-secret"
 ///     .parse::<TraceParent>()
@@ -375,7 +401,7 @@ impl InvalidTraceParent {
     /// # Examples
     ///
     /// ```
-    /// use correlate::tower::{InvalidTraceParentKind, TraceParent};
+    /// use correlated::tower::{InvalidTraceParentKind, TraceParent};
     ///
     /// let err = "".parse::<TraceParent>().unwrap_err();
     /// assert_eq!(err.kind(), InvalidTraceParentKind::Length { len: 0 });
@@ -434,10 +460,9 @@ fn hex_u8(digits: &[u8]) -> Option<u8> {
     }
 }
 
-/// The fields hold only ASCII hex digits (checked when parsed), so this
-/// never takes the fallback; it exists so that no path can panic.
+/// The fields hold only ASCII hex digits, checked when parsed.
 fn ascii(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or_default()
+    std::str::from_utf8(bytes).expect("the parser admits only ASCII hex digits")
 }
 
 #[cfg(test)]
@@ -639,6 +664,10 @@ mod tests {
                 prop_assert!(!is_zero(parent.trace_id().as_bytes()));
                 prop_assert_eq!(parent.trace_id().as_bytes(), &value[TRACE_ID_AT]);
                 prop_assert_eq!(parent.parent_id().as_bytes(), &value[PARENT_ID_AT]);
+                // Display writes the accepted fields back, and parses to the same value.
+                let shown = parent.to_string();
+                prop_assert_eq!(shown.as_bytes(), &value[..LEN]);
+                prop_assert_eq!(shown.parse::<TraceParent>().unwrap(), parent);
             }
         }
 
@@ -665,6 +694,7 @@ mod tests {
                 prop_assert_eq!(parsed.parent_id(), parent.as_str());
                 prop_assert_eq!(parsed.flags(), flags);
                 prop_assert_eq!(parsed.sampled(), flags & 1 == 1);
+                prop_assert_eq!(parsed.to_string(), value);
             }
         }
 

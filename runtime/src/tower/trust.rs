@@ -15,7 +15,7 @@ use std::str::FromStr;
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use correlate::tower::TrustedSource;
+/// use correlated::tower::TrustedSource;
 ///
 /// let lan: TrustedSource = "10.0.0.0/8".parse().unwrap();
 /// assert!(lan.contains("10.20.30.40".parse().unwrap()));
@@ -37,7 +37,7 @@ impl TrustedSource {
     /// # Examples
     ///
     /// ```
-    /// let loopback: correlate::tower::TrustedSource = "127.0.0.0/8".parse().unwrap();
+    /// let loopback: correlated::tower::TrustedSource = "127.0.0.0/8".parse().unwrap();
     /// assert!(loopback.contains("127.0.0.1".parse().unwrap()));
     /// assert!(!loopback.contains("::1".parse().unwrap()));
     /// ```
@@ -119,7 +119,7 @@ impl From<IpAddr> for TrustedSource {
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::TrustedSource;
+/// use correlated::tower::TrustedSource;
 ///
 /// assert!("192.168.0.0/16".parse::<TrustedSource>().is_ok());
 /// assert!(" ::1 ".parse::<TrustedSource>().is_ok());
@@ -204,7 +204,7 @@ impl fmt::Debug for TrustedSource {
 /// # Examples
 ///
 /// ```
-/// use correlate::tower::CorrelationLayer;
+/// use correlated::tower::CorrelationLayer;
 ///
 /// let err = CorrelationLayer::builder().trust("10.0.0.1/8").unwrap_err();
 /// assert_eq!(err.entry(), "10.0.0.1/8");
@@ -238,7 +238,7 @@ impl InvalidTrustedSource {
     /// # Examples
     ///
     /// ```
-    /// let err = "localhost".parse::<correlate::tower::TrustedSource>().unwrap_err();
+    /// let err = "localhost".parse::<correlated::tower::TrustedSource>().unwrap_err();
     /// assert_eq!(err.entry(), "localhost");
     /// ```
     pub fn entry(&self) -> &str {

@@ -5,21 +5,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use correlate::CorrelationId;
+use correlated::CorrelationId;
 
 /// An ID from text the test knows to be valid.
-pub fn id(text: &str) -> CorrelationId {
+pub(crate) fn id(text: &str) -> CorrelationId {
     CorrelationId::parse(text).unwrap()
 }
 
 /// The current ID as text, for readable assertions.
-pub fn current_text() -> Option<String> {
-    correlate::current().map(|id| id.to_string())
+pub(crate) fn current_text() -> Option<String> {
+    correlated::current().map(|id| id.to_string())
 }
 
 /// Returns `Pending` once and wakes itself: an await point that works under
 /// any executor.
-pub struct YieldOnce(pub bool);
+pub(crate) struct YieldOnce(pub bool);
 
 impl Future for YieldOnce {
     type Output = ();

@@ -1,7 +1,7 @@
-use correlate::correlated;
+use correlated::correlated;
 async fn load_order(id: u32) -> Result<u32, String> {
-    let __correlate_context = ::correlate::__private::inherit();
-    ::correlate::__private::wrap(
+    let __correlate_context = ::correlated::__private::inherit();
+    ::correlated::__private::wrap(
             __correlate_context,
             async move {
                 if let ::core::option::Option::Some(__correlate_return) = ::core::option::Option::None::<

@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 async fn load_order(id: u32) -> Result<u32, String> {

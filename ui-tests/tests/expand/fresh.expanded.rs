@@ -1,7 +1,7 @@
-use correlate::correlated;
+use correlated::correlated;
 async fn nightly_job() {
-    let __correlate_context = ::correlate::__private::fresh();
-    ::correlate::__private::wrap(
+    let __correlate_context = ::correlated::__private::fresh();
+    ::correlated::__private::wrap(
             __correlate_context,
             async move {
                 cleanup().await;

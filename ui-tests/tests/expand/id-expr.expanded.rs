@@ -1,12 +1,12 @@
-use correlate::correlated;
+use correlated::correlated;
 struct Request {
     header: Option<String>,
 }
 async fn handle(request: Request) -> usize {
-    let __correlate_context = ::correlate::__private::explicit(
+    let __correlate_context = ::correlated::__private::explicit(
         request.header.as_deref(),
     );
-    ::correlate::__private::wrap(
+    ::correlated::__private::wrap(
             __correlate_context,
             async move {
                 if let ::core::option::Option::Some(__correlate_return) = ::core::option::Option::None::<

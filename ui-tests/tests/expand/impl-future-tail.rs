@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 fn spawn_work(n: u32) -> impl Future<Output = u32> {

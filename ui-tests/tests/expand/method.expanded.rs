@@ -1,11 +1,11 @@
-use correlate::correlated;
+use correlated::correlated;
 struct Service {
     calls: u32,
 }
 impl Service {
     async fn call(&mut self, request_id: &str) -> u32 {
-        let __correlate_context = ::correlate::__private::explicit(request_id);
-        ::correlate::__private::wrap(
+        let __correlate_context = ::correlated::__private::explicit(request_id);
+        ::correlated::__private::wrap(
                 __correlate_context,
                 async move {
                     if let ::core::option::Option::Some(__correlate_return) = ::core::option::Option::None::<

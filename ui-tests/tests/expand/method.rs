@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 struct Service {
     calls: u32,

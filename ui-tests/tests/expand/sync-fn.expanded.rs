@@ -2,18 +2,21 @@
 extern crate std;
 #[prelude_import]
 use std::prelude::rust_2024::*;
-use correlate::correlated;
+use correlated::correlated;
 
 fn first_word(text: &str) -> &str {
-    let __correlate_context = ::correlate::__private::inherit();
-    let __correlate_frame = {
+    let __correlate_context = ::correlated::__private::inherit();
+    match {
         super let mut pinned =
-                ::correlate::__private::frame(__correlate_context);
+                ::correlated::__private::frame(__correlate_context);
         unsafe { ::core::pin::Pin::new_unchecked(&mut pinned) }
-    };
-    ::correlate::__private::enter(__correlate_frame.as_ref());
-    {
-        text.split(' ').next().unwrap_or(text)
+    } {
+        __correlate_frame => {
+            ::correlated::__private::enter(__correlate_frame.as_ref());
+            {
+                text.split(' ').next().unwrap_or(text)
+            }
+        }
     }
 }
 fn main() {}

@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 // Every bad argument is reported, not just the first.
 #[correlated(ids = 1, fresh, id = 2, fresh, crate)]

@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 // Type errors in the body point at the user's code, not at the attribute.
 #[correlated]

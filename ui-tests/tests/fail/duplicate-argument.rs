@@ -1,6 +1,6 @@
-use correlate::correlated;
+use correlated::correlated;
 
-correlate::slot! {
+correlated::slot! {
     static USER_ID: String;
 }
 
@@ -13,7 +13,7 @@ fn twice_fresh() {}
 #[correlated(USER_ID = "a", crate::USER_ID = "b", USER_ID = "c")]
 fn twice_slot() {}
 
-#[correlated(crate = ::correlate, crate = ::correlate)]
+#[correlated(crate = ::correlated, crate = ::correlated)]
 fn twice_crate() {}
 
 fn main() {

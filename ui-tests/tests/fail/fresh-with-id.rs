@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated(fresh, id = "req-1")]
 fn fresh_first() {}

@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 fn early(cached: Option<u32>) -> Pin<Box<dyn Future<Output = u32>>> {

@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use correlate::correlated;
+use correlated::correlated;
 
 async fn work() -> u32 {
     1

@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 // `id = ..` takes anything `IntoCorrelationId`; the error is on the expression.
 #[correlated(id = 42)]

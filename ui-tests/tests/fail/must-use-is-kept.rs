@@ -1,6 +1,6 @@
 #![deny(unused_must_use)]
 
-use correlate::correlated;
+use correlated::correlated;
 
 #[must_use = "the total is the point"]
 #[correlated]

@@ -1,6 +1,6 @@
 use std::rc::Rc;
 
-use correlate::correlated;
+use correlated::correlated;
 
 fn assert_send<T: Send>(_: T) {}
 

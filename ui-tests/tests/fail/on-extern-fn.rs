@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 extern "C" fn callback(n: u32) -> u32 {

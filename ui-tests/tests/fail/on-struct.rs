@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 pub struct Handler {

@@ -1,6 +1,6 @@
-use correlate::correlated;
+use correlated::correlated;
 
-correlate::slot! {
+correlated::slot! {
     static USER_ID: String;
 }
 

@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated(ids = "req-1")]
 fn typo_of_id() {}

@@ -1,4 +1,4 @@
-use correlate::correlated;
+use correlated::correlated;
 
 trait Handler {
     #[correlated]

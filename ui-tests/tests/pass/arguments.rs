@@ -1,41 +1,41 @@
 // Every argument, and every type `id = ...` accepts.
-use correlate::{CorrelationId, correlated};
+use correlated::{CorrelationId, correlated};
 
 mod slots {
-    correlate::slot! {
+    correlated::slot! {
         pub static TENANT: u64;
         #[allow(non_upper_case_globals)]
         pub static lower_case: u8;
     }
 }
 
-correlate::slot! {
+correlated::slot! {
     static USER_ID: String;
 }
 
 #[correlated(id = id)]
 fn from_str(id: &str) -> Option<CorrelationId> {
-    correlate::current()
+    correlated::current()
 }
 
 #[correlated(id = id)]
 fn from_string(id: String) -> Option<CorrelationId> {
-    correlate::current()
+    correlated::current()
 }
 
 #[correlated(id = id)]
 fn from_option(id: Option<&str>) -> Option<CorrelationId> {
-    correlate::current()
+    correlated::current()
 }
 
 #[correlated(id = id.clone())]
 fn from_id(id: &CorrelationId) -> Option<CorrelationId> {
-    correlate::current()
+    correlated::current()
 }
 
 #[correlated(fresh)]
 fn fresh() -> Option<CorrelationId> {
-    correlate::current()
+    correlated::current()
 }
 
 #[correlated(USER_ID = user, slots::TENANT = 7u8, self::slots::lower_case = 1)]
@@ -43,9 +43,9 @@ fn bound(user: &str) -> (Option<String>, Option<u64>, Option<u8>) {
     (USER_ID.get(), slots::TENANT.get(), slots::lower_case.get())
 }
 
-#[correlated(id = "req-1", USER_ID = "alice", crate = ::correlate)]
+#[correlated(id = "req-1", USER_ID = "alice", crate = ::correlated)]
 async fn everything() -> (Option<CorrelationId>, Option<String>) {
-    (correlate::current(), USER_ID.get())
+    (correlated::current(), USER_ID.get())
 }
 
 fn main() {
@@ -57,7 +57,7 @@ fn main() {
     assert_ne!(invalid.unwrap(), "not valid");
     let id = CorrelationId::generate();
     assert_eq!(from_id(&id).unwrap(), id);
-    let outer = correlate::scope(id.clone());
+    let outer = correlated::scope(id.clone());
     assert_ne!(fresh().unwrap(), id);
     drop(outer);
     assert_eq!(bound("bob"), (Some("bob".to_owned()), Some(7), Some(1)));

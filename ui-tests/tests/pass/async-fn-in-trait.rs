@@ -1,7 +1,7 @@
 // Native `async fn` in a trait impl, including one the trait requires `Send`.
 use std::future::Future;
 
-use correlate::{CorrelationId, correlated};
+use correlated::{CorrelationId, correlated};
 
 trait Handler {
     async fn handle(&self, input: u32) -> u32;
@@ -19,7 +19,7 @@ impl Handler for Doubler {
 
     #[correlated(id = "job-1")]
     async fn handle_send(&self) -> Option<CorrelationId> {
-        correlate::current()
+        correlated::current()
     }
 }
 

@@ -1,13 +1,13 @@
 // An `async fn` sees its ID before and after an `.await`; the caller does not.
-use correlate::{CorrelationId, correlated};
+use correlated::{CorrelationId, correlated};
 
 async fn tick() {}
 
 #[correlated]
 async fn handle(input: u32) -> (u32, Option<CorrelationId>, Option<CorrelationId>) {
-    let before = correlate::current();
+    let before = correlated::current();
     tick().await;
-    (input + 1, before, correlate::current())
+    (input + 1, before, correlated::current())
 }
 
 fn main() {
@@ -15,5 +15,5 @@ fn main() {
     assert_eq!(output, 2);
     assert!(before.is_some());
     assert_eq!(before, after);
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }

@@ -1,7 +1,7 @@
 // Methods of `#[async_trait]` impls (and trait defaults): the attribute sees
 // the `Box::pin(async move { .. })` they are rewritten to.
 use async_trait::async_trait;
-use correlate::{CorrelationId, correlated};
+use correlated::{CorrelationId, correlated};
 
 #[async_trait]
 trait Handler {
@@ -9,7 +9,7 @@ trait Handler {
 
     #[correlated(id = "default-1")]
     async fn current(&self) -> Option<CorrelationId> {
-        correlate::current()
+        correlated::current()
     }
 }
 
@@ -22,7 +22,7 @@ impl Handler for Doubler {
         if input == 0 {
             return Err("zero".to_owned());
         }
-        let id = correlate::current().ok_or("no id")?;
+        let id = correlated::current().ok_or("no id")?;
         assert_eq!(id.as_str(), format!("req-{input}"));
         Ok(input * 2)
     }
@@ -34,5 +34,5 @@ fn main() {
         assert_eq!(Doubler.handle(0).await, Err("zero".to_owned()));
         assert_eq!(Doubler.current().await.unwrap(), "default-1");
     });
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }

@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::fmt;
 
-use correlate::correlated;
+use correlated::correlated;
 
 #[derive(Debug)]
 struct Invalid;

@@ -2,17 +2,17 @@
 #![allow(unused_crate_dependencies)]
 
 mod reexport {
-    pub use ::correlate as correlation;
+    pub use ::correlated as correlation;
 }
 
-mod correlate {}
+mod correlated {}
 
-#[::correlate::correlated(crate = crate::reexport::correlation)]
+#[::correlated::correlated(crate = crate::reexport::correlation)]
 fn sync_call() -> bool {
     reexport::correlation::current().is_some()
 }
 
-#[::correlate::correlated(crate = reexport::correlation, fresh)]
+#[::correlated::correlated(crate = reexport::correlation, fresh)]
 async fn async_call() -> bool {
     reexport::correlation::current().is_some()
 }

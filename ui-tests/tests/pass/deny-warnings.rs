@@ -4,9 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use correlate::correlated;
+use correlated::correlated;
 
-correlate::slot! {
+correlated::slot! {
     static TENANT: u32;
 }
 

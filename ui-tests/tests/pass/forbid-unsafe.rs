@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 fn sync_value(text: &str) -> &str {
@@ -19,7 +19,7 @@ async fn async_value() -> u32 {
 
 #[correlated(id = "job-1")]
 fn future_tail() -> impl Future<Output = Option<String>> {
-    async { correlate::current().map(|id| id.to_string()) }
+    async { correlated::current().map(|id| id.to_string()) }
 }
 
 fn main() {

@@ -1,7 +1,7 @@
 // Type and const generics, lifetimes and `where` clauses.
 use std::fmt::Display;
 
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 fn longest<'a, 'b: 'a>(a: &'a str, b: &'b str) -> &'a str {

@@ -1,9 +1,9 @@
 // The expansion uses absolute paths and hidden locals: a module named
-// `correlate`, local `Option`/`Result` types and same-named locals break
+// `correlated`, local `Option`/`Result` types and same-named locals break
 // nothing.
 #![allow(dead_code)]
 
-mod correlate {}
+mod correlated {}
 
 struct Option;
 struct Result;
@@ -12,7 +12,7 @@ struct Box;
 #[allow(non_camel_case_types)]
 struct core;
 
-#[::correlate::correlated]
+#[::correlated::correlated]
 async fn returns_std_result() -> ::std::result::Result<u32, ()> {
     let __correlate_context = 1;
     let __correlate_guard = 2;
@@ -21,10 +21,10 @@ async fn returns_std_result() -> ::std::result::Result<u32, ()> {
 
 // The user's `__correlate_context` is the argument, in `id = ..` and in the
 // body alike.
-#[::correlate::correlated(id = __correlate_context)]
+#[::correlated::correlated(id = __correlate_context)]
 fn sync_with_locals(__correlate_context: &str) -> ::std::option::Option<usize> {
     let __correlate_guard = __correlate_context.len();
-    assert_eq!(::correlate::current().unwrap(), __correlate_context);
+    assert_eq!(::correlated::current().unwrap(), __correlate_context);
     ::std::option::Option::Some(__correlate_guard)
 }
 

@@ -1,7 +1,7 @@
 // `impl Trait` in argument and return position.
 use std::fmt::Display;
 
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 fn show(value: impl Display) -> String {

@@ -1,7 +1,7 @@
 // `#![..]` stays first in the body and covers the whole function.
 #![deny(unused_variables)]
 
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 fn sync_with_inner(unused: u32) -> u32 {

@@ -1,5 +1,5 @@
 // Every kind of receiver, sync and async.
-use correlate::correlated;
+use correlated::correlated;
 
 struct Counter {
     count: u32,

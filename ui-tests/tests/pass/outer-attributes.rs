@@ -5,7 +5,7 @@
 
 use std::panic::Location;
 
-use correlate::correlated;
+use correlated::correlated;
 
 /// Documented: `missing_docs` would fail the build if this were dropped.
 #[must_use]

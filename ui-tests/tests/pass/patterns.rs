@@ -1,5 +1,5 @@
 // Destructuring and `mut` patterns in arguments.
-use correlate::correlated;
+use correlated::correlated;
 
 struct Point {
     x: i32,

@@ -1,6 +1,6 @@
 // Sync functions returning borrows of their arguments (a closure-based
 // expansion could not compile these: tokio-rs/tracing#2796).
-use correlate::correlated;
+use correlated::correlated;
 
 #[correlated]
 fn first(items: &[u32]) -> &u32 {

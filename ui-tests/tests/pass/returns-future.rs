@@ -3,13 +3,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use correlate::{CorrelationId, correlated};
+use correlated::{CorrelationId, correlated};
 
 #[correlated(id = "impl-1")]
 fn impl_future(n: u32) -> impl Future<Output = (u32, Option<CorrelationId>)> {
-    let at_build = correlate::current();
+    let at_build = correlated::current();
     assert_eq!(at_build.as_ref().unwrap(), "impl-1");
-    async move { (n + 1, correlate::current()) }
+    async move { (n + 1, correlated::current()) }
 }
 
 #[correlated(id = "boxed-1")]
@@ -19,7 +19,7 @@ fn boxed_future<'a>(
     let _unused = name.len();
     Box::pin(async move {
         assert_eq!(name, "x");
-        correlate::current()
+        correlated::current()
     })
 }
 
@@ -28,7 +28,7 @@ struct Service;
 impl Service {
     #[correlated(id = "method-1")]
     fn call(&self) -> impl Future<Output = Option<CorrelationId>> + '_ {
-        async { correlate::current() }
+        async { correlated::current() }
     }
 }
 
@@ -36,7 +36,7 @@ fn main() {
     let future = impl_future(1);
     let boxed = boxed_future("x");
     let method = Service.call();
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
     let (n, seen) = futures::executor::block_on(future);
     assert_eq!(n, 2);
     assert_eq!(seen.unwrap(), "impl-1");

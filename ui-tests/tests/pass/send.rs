@@ -1,9 +1,9 @@
 // An annotated `async fn` is `Send` when its body is.
-use correlate::correlated;
+use correlated::correlated;
 
 fn assert_send<T: Send>(_: T) {}
 
-correlate::slot! {
+correlated::slot! {
     static USER_ID: String;
 }
 

@@ -1,9 +1,9 @@
 // A plain `fn` sees its ID until it returns.
-use correlate::{CorrelationId, correlated};
+use correlated::{CorrelationId, correlated};
 
 #[correlated]
 fn handle(input: u32) -> (u32, Option<CorrelationId>) {
-    (input * 2, correlate::current())
+    (input * 2, correlated::current())
 }
 
 #[correlated]
@@ -14,5 +14,5 @@ fn main() {
     assert_eq!(output, 42);
     assert!(seen.is_some());
     nothing();
-    assert_eq!(correlate::current(), None);
+    assert_eq!(correlated::current(), None);
 }

@@ -1,5 +1,5 @@
 // `unsafe fn` and `async unsafe fn` keep their `unsafe`.
-use correlate::correlated;
+use correlated::correlated;
 
 /// # Safety
 ///

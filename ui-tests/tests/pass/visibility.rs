@@ -1,6 +1,6 @@
 // Visibility is kept: the functions are callable from outside their module.
 mod service {
-    use correlate::correlated;
+    use correlated::correlated;
 
     #[correlated]
     pub(crate) fn internal() -> u32 {

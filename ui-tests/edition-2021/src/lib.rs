@@ -1,0 +1,1 @@
+//! Tests only: `#[correlated]` in a crate on edition 2021 (see `tests/`).
