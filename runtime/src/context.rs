@@ -1,208 +1,19 @@
-//! Contexts: the set of slot values that running code sees.
+//! Contexts: the set of slot values that running code sees, captured, read
+//! and attached to work.
 //!
-//! Every thread has one *current frame* (which one: `current.rs`). A frame
-//! owns the values code sees plus the log of sets that tokens refer to. A
-//! correlated future owns a frame of its own and enters it for the length of
-//! each poll (see `future.rs`), so nothing it sets is visible between polls.
+//! Every thread has one *current frame* (which one: `current.rs`). A
+//! [`Context`] is a snapshot of a frame's visible values; running code in one
+//! enters a frame made from it, and attaching one to a future makes a
+//! [`Correlated`] future, which enters its frame for each poll.
 
-use std::any::Any;
 use std::fmt;
-use std::mem;
-use std::sync::Arc;
 
 use crate::current::{FrameCell, in_frame, peek_frame_or, with_frame, with_frame_or};
+use crate::frame::{Frame, UserSlots, Values};
 use crate::future::Correlated;
 use crate::id::CorrelationId;
-use crate::slot::{Slot, SlotKey};
-use crate::token::SetLog;
-
-/// A user slot's value, type-erased so one context can hold any slots.
-pub(crate) type Erased = Arc<dyn Any + Send + Sync>;
-
-/// User slots' values, sorted by key; shared between snapshots and copied
-/// on write.
-type UserSlots = Arc<Vec<(SlotKey, Erased)>>;
-
-/// One slot's value as the set log stores it.
-pub(crate) enum Stored {
-    Id(Option<CorrelationId>),
-    User(Option<Erased>),
-}
-
-/// An immutable-by-sharing snapshot of slot values: cloning it copies the ID
-/// and bumps one reference count.
-#[derive(Clone, Default)]
-pub(crate) struct Values {
-    pub(crate) correlation_id: Option<CorrelationId>,
-    user: Option<UserSlots>,
-}
-
-impl Values {
-    const EMPTY: Values = Values {
-        correlation_id: None,
-        user: None,
-    };
-
-    pub(crate) fn load(&self, key: SlotKey) -> Stored {
-        if key.is_correlation_id() {
-            Stored::Id(self.correlation_id.clone())
-        } else {
-            Stored::User(self.user_value(key).cloned())
-        }
-    }
-
-    fn user_value(&self, key: SlotKey) -> Option<&Erased> {
-        let user = self.user.as_deref()?;
-        let index = user.binary_search_by_key(&key, |(k, _)| *k).ok()?;
-        Some(&user[index].1)
-    }
-
-    /// Replaces one slot's value and returns what it held, so the caller can
-    /// drop it after releasing the thread's cell.
-    pub(crate) fn replace(&mut self, key: SlotKey, value: Stored) -> Stored {
-        match value {
-            Stored::Id(id) => Stored::Id(mem::replace(&mut self.correlation_id, id)),
-            Stored::User(value) => Stored::User(self.replace_user(key, value)),
-        }
-    }
-
-    /// Unsets one slot and returns what it held, to be dropped by the caller.
-    fn clear(&mut self, key: SlotKey) -> Stored {
-        if !key.is_correlation_id() && self.user.is_none() {
-            // No user slot is set: nothing to remove, and no map to look in
-            // (the tower layer clears one on every request).
-            return Stored::User(None);
-        }
-        self.replace(key, Stored::empty(key))
-    }
-
-    fn replace_user(&mut self, key: SlotKey, value: Option<Erased>) -> Option<Erased> {
-        if value.is_none() && self.user_value(key).is_none() {
-            // Nothing to remove: no map to create or copy.
-            return None;
-        }
-        let user = Arc::make_mut(self.user.get_or_insert_with(Default::default));
-        let found = user.binary_search_by_key(&key, |(k, _)| *k);
-        let old = match (found, value) {
-            (Ok(index), Some(value)) => Some(mem::replace(&mut user[index].1, value)),
-            (Ok(index), None) => Some(user.remove(index).1),
-            (Err(index), Some(value)) => {
-                user.insert(index, (key, value));
-                None
-            }
-            (Err(_), None) => None,
-        };
-        if user.is_empty() {
-            self.user = None;
-        }
-        old
-    }
-
-    fn keys(&self) -> impl Iterator<Item = SlotKey> + '_ {
-        let id = self
-            .correlation_id
-            .as_ref()
-            .map(|_| SlotKey::CORRELATION_ID);
-        let user = self
-            .user
-            .iter()
-            .flat_map(|user| user.iter().map(|(k, _)| *k));
-        id.into_iter().chain(user)
-    }
-}
-
-/// The values current on a thread or owned by a correlated future, with the
-/// log of sets that tokens refer to.
-///
-/// Whether a frame is its thread's root is not stored here: a frame only
-/// needs to know once it records a set, and its log remembers it then (see
-/// [`at_thread_root`](crate::current::at_thread_root)). Every correlated
-/// future and every `#[correlated]` call carries a frame, so every byte left
-/// out is saved in each of them.
-pub(crate) struct Frame {
-    pub(crate) values: Values,
-    /// Created by the first `set`; most frames never need one.
-    pub(crate) log: Option<Box<SetLog>>,
-}
-
-impl Frame {
-    pub(crate) const THREAD_ROOT: Frame = Frame {
-        values: Values::EMPTY,
-        log: None,
-    };
-
-    #[inline]
-    pub(crate) fn entered(values: Values) -> Self {
-        Self { values, log: None }
-    }
-
-    /// A thread root with sets still recorded: only there may a value be
-    /// hidden from the running code. Every other frame takes the fast path.
-    #[inline]
-    fn is_root_with_sets(&self) -> bool {
-        self.log
-            .as_ref()
-            .is_some_and(|log| log.at_thread_root() && log.has_entries())
-    }
-
-    /// Whether the running code may see this frame's value for `key`.
-    ///
-    /// Always true except at a thread root, where a value set by one tokio
-    /// task is hidden from other tasks and plain code (see `misuse.rs`).
-    fn shows(&mut self, key: SlotKey) -> bool {
-        match self.log.as_deref_mut() {
-            Some(log) if log.at_thread_root() => log.shows(key),
-            _ => true,
-        }
-    }
-
-    fn visible_load(&mut self, key: SlotKey) -> Stored {
-        if !self.is_root_with_sets() || self.shows(key) {
-            self.values.load(key)
-        } else {
-            Stored::empty(key)
-        }
-    }
-
-    fn visible_values(&mut self) -> Values {
-        if self.is_root_with_sets() {
-            self.root_visible_values()
-        } else {
-            self.values.clone()
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn root_visible_values(&mut self) -> Values {
-        let mut values = self.values.clone();
-        let keys: Vec<SlotKey> = values.keys().collect();
-        for key in keys {
-            if !self.shows(key) {
-                // Only a reference count drops here: `self.values` still
-                // holds the value, so no user code runs.
-                drop(values.clear(key));
-            }
-        }
-        values
-    }
-}
-
-impl Stored {
-    /// No value, for the slot `key`.
-    fn empty(key: SlotKey) -> Stored {
-        if key.is_correlation_id() {
-            Stored::Id(None)
-        } else {
-            Stored::User(None)
-        }
-    }
-}
-
-/// One slot's value as the running code sees it.
-pub(crate) fn load(key: SlotKey) -> Option<Stored> {
-    with_frame(|frame| frame.visible_load(key))
-}
+use crate::key::{SlotKey, Stored};
+use crate::slot::Slot;
 
 /// The correlation ID of the current context.
 ///
@@ -231,7 +42,7 @@ pub fn current() -> Option<CorrelationId> {
         return None;
     }
     // SAFETY: as above.
-    unsafe { peek_frame_or(|frame| frame.values.correlation_id.clone(), || None) }
+    unsafe { peek_frame_or(|frame| frame.values().correlation_id().cloned(), || None) }
 }
 
 /// Whether a thread root with sets recorded shows its correlation ID to the
@@ -244,16 +55,7 @@ fn root_shows_correlation_id() -> bool {
 
 /// The user slots the running code sees, shared with the current frame.
 fn visible_user_slots() -> Option<UserSlots> {
-    with_frame_or(
-        |frame| {
-            if frame.is_root_with_sets() {
-                frame.root_visible_values().user
-            } else {
-                frame.values.user.clone()
-            }
-        },
-        || None,
-    )
+    with_frame_or(Frame::visible_user_slots, || None)
 }
 
 /// Calls `f` with the current correlation ID, without cloning it for the
@@ -340,10 +142,7 @@ impl Context {
         // (docs/performance.md, session 4).
         let user = visible_user_slots();
         Self {
-            values: Values {
-                correlation_id: Some(id),
-                user,
-            },
+            values: Values::from_parts(Some(id), user),
         }
     }
 
@@ -356,7 +155,7 @@ impl Context {
     /// assert!(ctx.correlation_id().is_some());
     /// ```
     pub fn correlation_id(&self) -> Option<&CorrelationId> {
-        self.values.correlation_id.as_ref()
+        self.values.correlation_id()
     }
 
     /// A slot's value in this context.
@@ -370,10 +169,7 @@ impl Context {
     /// assert_eq!(ctx.get(&USER_ID).as_deref(), Some("alice"));
     /// ```
     pub fn get<T: Clone + Send + Sync + 'static>(&self, slot: &'static Slot<T>) -> Option<T> {
-        match self.values.load(slot.key()) {
-            Stored::Id(id) => (&id as &dyn Any).downcast_ref::<Option<T>>()?.clone(),
-            Stored::User(value) => value?.downcast_ref::<T>().cloned(),
-        }
+        self.values.load(slot.key()).downcast_ref::<T>().cloned()
     }
 
     /// The same context with `id` as its correlation ID.
@@ -387,7 +183,7 @@ impl Context {
     /// ```
     #[must_use = "this returns a new context and leaves the original unchanged"]
     pub fn with_correlation_id(mut self, id: CorrelationId) -> Self {
-        self.values.correlation_id = Some(id);
+        self.values.set_correlation_id(Some(id));
         self
     }
 
@@ -422,17 +218,7 @@ impl Context {
         value: T,
     ) -> Self {
         let key = slot.key();
-        if key.is_correlation_id() {
-            let id = (&mut Some(value) as &mut dyn Any)
-                .downcast_mut::<Option<CorrelationId>>()
-                .and_then(Option::take);
-            self.values.correlation_id = id;
-        } else {
-            drop(
-                self.values
-                    .replace(key, Stored::User(Some(Arc::new(value)))),
-            );
-        }
+        drop(self.values.replace(key, Stored::of(key, value)));
         self
     }
 
@@ -453,7 +239,7 @@ impl Context {
     }
 
     /// Unsets `slot` in place: [`Context::without`] without moving the
-    /// context (the tower layer does this on every request).
+    /// context.
     pub(crate) fn remove<T: 'static>(&mut self, slot: &'static Slot<T>) {
         drop(self.values.clear(slot.key()));
     }
@@ -471,7 +257,7 @@ impl Context {
     /// assert_eq!(correlated::current(), None);
     /// ```
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        in_frame(&FrameCell::new(Frame::entered(self.values.clone())), f)
+        in_frame(&FrameCell::new(Frame::new(self.values.clone())), f)
     }
 
     /// Attaches a copy of this context to a future or stream: it is current
@@ -498,11 +284,84 @@ impl Context {
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("correlation_id", &self.values.correlation_id)
-            .field(
-                "user_slots",
-                &self.values.user.as_ref().map_or(0, |user| user.len()),
-            )
+            .field("correlation_id", &self.values.correlation_id())
+            .field("user_slots", &self.values.user_slot_count())
             .finish()
     }
 }
+
+/// Attaching a context to futures and streams.
+///
+/// Implemented for every type, like `tracing`'s `Instrument`: the result is a
+/// [`Correlated`] future when `Self` is a future, and a correlated stream
+/// (each `poll_next` in the context) when `Self` is a stream. Its name does
+/// not collide with the `FutureExt` and `StreamExt` traits of `futures` and
+/// `tokio-stream`, so all of them can be imported together.
+///
+/// # Examples
+///
+/// ```
+/// use correlated::{Correlate, CorrelationId};
+///
+/// # futures::executor::block_on(async {
+/// let id = CorrelationId::generate();
+/// async {
+///     let child = async { correlated::current() }.in_current_context();
+///     assert_eq!(child.await, correlated::current());
+/// }
+/// .correlated(id)
+/// .await;
+/// # });
+/// ```
+///
+/// A stream, next to `futures::StreamExt`:
+///
+/// ```
+/// use correlated::{Correlate, CorrelationId};
+/// use futures::StreamExt;
+///
+/// let ids = futures::stream::repeat_with(correlated::current)
+///     .take(2)
+///     .correlated(CorrelationId::parse("sse-1").unwrap());
+/// let seen: Vec<_> = futures::executor::block_on(ids.collect());
+/// assert!(seen.iter().all(|id| id.as_ref().unwrap() == "sse-1"));
+/// ```
+pub trait Correlate: Sized {
+    /// Runs the future (or every poll of the stream) with `id` as its
+    /// correlation ID, in a copy of the current context (other slots are
+    /// kept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::{Correlate, CorrelationId};
+    ///
+    /// let id = CorrelationId::parse("job-1").unwrap();
+    /// let seen = futures::executor::block_on(async { correlated::current() }.correlated(id));
+    /// assert_eq!(seen.unwrap(), "job-1");
+    /// ```
+    fn correlated(self, id: CorrelationId) -> Correlated<Self> {
+        Context::current_with_correlation_id(id).wrap(self)
+    }
+
+    /// Runs the future (or every poll of the stream) in a snapshot of the
+    /// context current now, at construction: its sets never reach the
+    /// caller, and the caller's later sets never reach it. Use it to carry
+    /// the context into a spawned task or to isolate one branch of a `join!`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::{Correlate, CorrelationId};
+    ///
+    /// let guard = correlated::scope(CorrelationId::parse("req-1").unwrap());
+    /// let child = async { correlated::current() }.in_current_context();
+    /// drop(guard);
+    /// assert_eq!(futures::executor::block_on(child).unwrap(), "req-1");
+    /// ```
+    fn in_current_context(self) -> Correlated<Self> {
+        Context::current().wrap(self)
+    }
+}
+
+impl<T> Correlate for T {}

@@ -21,7 +21,7 @@
 use std::cell::{Cell, RefCell};
 use std::ptr;
 
-use crate::context::Frame;
+use crate::frame::Frame;
 
 /// A frame the thread can point at while it is entered.
 pub(crate) struct FrameCell {

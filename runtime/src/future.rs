@@ -15,9 +15,8 @@ use std::task::{Context as TaskContext, Poll};
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
-use crate::context::{Context, Frame, Values};
 use crate::current::{FrameCell, in_frame};
-use crate::id::CorrelationId;
+use crate::frame::{Frame, Values};
 
 pin_project! {
     /// A future or stream that runs in its own context.
@@ -69,7 +68,7 @@ unsafe impl<T: Sync> Sync for Correlated<T> {}
 impl<T> Correlated<T> {
     pub(crate) fn new(values: Values, inner: T) -> Self {
         Self {
-            frame: FrameCell::new(Frame::entered(values)),
+            frame: FrameCell::new(Frame::new(values)),
             inner: Some(inner),
         }
     }
@@ -152,7 +151,7 @@ impl<T> Correlated<T> {
     /// `async fn`'s first poll.
     #[cfg(feature = "tower")]
     pub(crate) fn make_in(values: Values, make: impl FnOnce() -> T) -> Self {
-        let frame = FrameCell::new(Frame::entered(values));
+        let frame = FrameCell::new(Frame::new(values));
         let inner = in_frame(&frame, make);
         Self {
             frame,
@@ -198,79 +197,3 @@ impl<S: Stream> Stream for Correlated<S> {
         self.inner.as_ref().map_or((0, Some(0)), Stream::size_hint)
     }
 }
-
-/// Attaching a context to futures and streams.
-///
-/// Implemented for every type, like `tracing`'s `Instrument`: the result is a
-/// [`Correlated`] future when `Self` is a future, and a correlated stream
-/// (each `poll_next` in the context) when `Self` is a stream. Its name does
-/// not collide with the `FutureExt` and `StreamExt` traits of `futures` and
-/// `tokio-stream`, so all of them can be imported together.
-///
-/// # Examples
-///
-/// ```
-/// use correlated::{Correlate, CorrelationId};
-///
-/// # futures::executor::block_on(async {
-/// let id = CorrelationId::generate();
-/// async {
-///     let child = async { correlated::current() }.in_current_context();
-///     assert_eq!(child.await, correlated::current());
-/// }
-/// .correlated(id)
-/// .await;
-/// # });
-/// ```
-///
-/// A stream, next to `futures::StreamExt`:
-///
-/// ```
-/// use correlated::{Correlate, CorrelationId};
-/// use futures::StreamExt;
-///
-/// let ids = futures::stream::repeat_with(correlated::current)
-///     .take(2)
-///     .correlated(CorrelationId::parse("sse-1").unwrap());
-/// let seen: Vec<_> = futures::executor::block_on(ids.collect());
-/// assert!(seen.iter().all(|id| id.as_ref().unwrap() == "sse-1"));
-/// ```
-pub trait Correlate: Sized {
-    /// Runs the future (or every poll of the stream) with `id` as its
-    /// correlation ID, in a copy of the current context (other slots are
-    /// kept).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use correlated::{Correlate, CorrelationId};
-    ///
-    /// let id = CorrelationId::parse("job-1").unwrap();
-    /// let seen = futures::executor::block_on(async { correlated::current() }.correlated(id));
-    /// assert_eq!(seen.unwrap(), "job-1");
-    /// ```
-    fn correlated(self, id: CorrelationId) -> Correlated<Self> {
-        Context::current_with_correlation_id(id).wrap(self)
-    }
-
-    /// Runs the future (or every poll of the stream) in a snapshot of the
-    /// context current now, at construction: its sets never reach the
-    /// caller, and the caller's later sets never reach it. Use it to carry
-    /// the context into a spawned task or to isolate one branch of a `join!`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use correlated::{Correlate, CorrelationId};
-    ///
-    /// let guard = correlated::scope(CorrelationId::parse("req-1").unwrap());
-    /// let child = async { correlated::current() }.in_current_context();
-    /// drop(guard);
-    /// assert_eq!(futures::executor::block_on(child).unwrap(), "req-1");
-    /// ```
-    fn in_current_context(self) -> Correlated<Self> {
-        Context::current().wrap(self)
-    }
-}
-
-impl<T> Correlate for T {}

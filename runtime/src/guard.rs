@@ -5,11 +5,11 @@ use std::fmt;
 use std::marker::{PhantomData, PhantomPinned};
 use std::pin::Pin;
 
-use crate::context::{Frame, Values};
 use crate::current::{self, FrameCell};
+use crate::frame::{Frame, Values};
+use crate::key::SlotKey;
 use crate::misuse;
-use crate::slot::SlotKey;
-use crate::token::{self, Token};
+use crate::token::{self, ResetErrorKind, Token};
 
 /// Resets a slot when dropped: returned by [`scope`](crate::scope) and
 /// [`Slot::scope`](crate::Slot::scope).
@@ -55,7 +55,10 @@ impl Drop for ScopeGuard {
         if let Some(token) = self.token.take()
             && let Err(error) = token::reset(self.key, token)
         {
-            misuse::report_guard_outside_context(error.kind());
+            misuse::report_guard_outside_context(match error.kind() {
+                ResetErrorKind::WrongContext => "outside the context it was created in",
+                ResetErrorKind::WrongSlot => "with a token of another slot",
+            });
             // The token goes with it; its own drop does nothing out here.
             drop(error);
         }
@@ -87,7 +90,7 @@ impl SyncFrame {
     #[inline]
     pub(crate) fn new(values: Values) -> Self {
         Self {
-            cell: FrameCell::new(Frame::entered(values)),
+            cell: FrameCell::new(Frame::new(values)),
             entered: Cell::new(false),
             _pinned: PhantomPinned,
             _not_send: PhantomData,

@@ -63,9 +63,11 @@ mod context;
 mod current;
 #[cfg(any(feature = "log", feature = "tracing"))]
 mod fields;
+mod frame;
 mod future;
 mod guard;
 mod id;
+mod key;
 mod misuse;
 mod slot;
 #[cfg(feature = "tokio")]
@@ -99,9 +101,9 @@ pub mod tower;
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub mod tracing;
 
-pub use context::{Context, current, with_current};
+pub use context::{Context, Correlate, current, with_current};
 pub use correlated_macros::correlated;
-pub use future::{Correlate, Correlated};
+pub use future::Correlated;
 pub use guard::ScopeGuard;
 pub use id::{CorrelationId, IntoCorrelationId, InvalidCorrelationId, InvalidIdKind};
 pub use slot::{CORRELATION_ID, Slot};

@@ -11,8 +11,6 @@
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::token::ResetErrorKind;
-
 /// Who is running: a tokio task, or plain code (a thread's own code, or the
 /// future given to `block_on`). Without the `tokio` feature everyone is plain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,11 +71,9 @@ pub(crate) fn report_root_leak(slot: &'static str, setter: Owner, viewer: Owner)
     ));
 }
 
-pub(crate) fn report_guard_outside_context(kind: ResetErrorKind) {
-    let why = match kind {
-        ResetErrorKind::WrongContext => "outside the context it was created in",
-        ResetErrorKind::WrongSlot => "with a token of another slot",
-    };
+/// `why` says where the guard was dropped, e.g. "outside the context it was
+/// created in".
+pub(crate) fn report_guard_outside_context(why: &str) {
     report(format_args!(
         "a scope guard was dropped {why}, so its value was not reset there. \
          Fix: drop the guard in the scope that created it (do not move it into \

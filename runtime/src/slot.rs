@@ -1,34 +1,14 @@
 //! Slots: typed, named storage cells, the counterpart of Python's `ContextVar`.
 
-use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 
-use crate::context::{self, Stored};
+use crate::current::with_frame;
 use crate::guard::ScopeGuard;
 use crate::id::CorrelationId;
+use crate::key::{SlotKey, Stored};
 use crate::token::{self, ResetError, Token};
-
-/// Identifies a slot inside a context. The correlation ID has a fixed key so
-/// its reads skip the user-slot map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct SlotKey(pub(crate) u32);
-
-impl SlotKey {
-    const UNASSIGNED: u32 = 0;
-    pub(crate) const CORRELATION_ID: SlotKey = SlotKey(1);
-    const FIRST_USER: u32 = 2;
-
-    pub(crate) fn is_correlation_id(self) -> bool {
-        self == Self::CORRELATION_ID
-    }
-}
-
-/// Keys for user slots are handed out on first use, so declaring a slot is a
-/// plain `const` initialiser and costs nothing until it is touched.
-static NEXT_USER_KEY: AtomicU32 = AtomicU32::new(SlotKey::FIRST_USER);
 
 /// A typed, named value that every piece of code running in a context can
 /// read: the Rust counterpart of Python's `contextvars.ContextVar`.
@@ -74,7 +54,7 @@ pub struct Slot<T: 'static> {
 /// ```
 pub static CORRELATION_ID: Slot<CorrelationId> = Slot {
     name: "CORRELATION_ID",
-    key: AtomicU32::new(SlotKey::CORRELATION_ID.0),
+    key: AtomicU32::new(SlotKey::CORRELATION_ID_RAW),
     _value: PhantomData,
 };
 
@@ -101,21 +81,7 @@ impl<T: 'static> Slot<T> {
     }
 
     pub(crate) fn key(&self) -> SlotKey {
-        let key = self.key.load(Ordering::Relaxed);
-        if key != SlotKey::UNASSIGNED {
-            return SlotKey(key);
-        }
-        let fresh = NEXT_USER_KEY.fetch_add(1, Ordering::Relaxed);
-        // Two threads may race to assign; the first one wins and both use it.
-        match self.key.compare_exchange(
-            SlotKey::UNASSIGNED,
-            fresh,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => SlotKey(fresh),
-            Err(winner) => SlotKey(winner),
-        }
+        SlotKey::assigned(&self.key)
     }
 }
 
@@ -149,10 +115,10 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// assert_eq!(USER_ID.with(|user| user.map(String::len)), Some(5));
     /// ```
     pub fn with<R>(&'static self, f: impl FnOnce(Option<&T>) -> R) -> R {
-        match self.load() {
-            Some(Stored::Id(Some(id))) => f(downcast_id(&id)),
-            Some(Stored::User(Some(value))) => f(value.downcast_ref::<T>()),
-            _ => f(None),
+        let key = self.key();
+        match with_frame(|frame| frame.visible_load(key)) {
+            Some(stored) => f(stored.downcast_ref::<T>()),
+            None => f(None),
         }
     }
 
@@ -178,12 +144,7 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// ```
     pub fn set(&'static self, value: T) -> Token {
         let key = self.key();
-        let stored = if key.is_correlation_id() {
-            Stored::Id(into_id(value))
-        } else {
-            Stored::User(Some(Arc::new(value)))
-        };
-        token::set(key, self.name, stored)
+        token::set(key, self.name, Stored::of(key, value))
     }
 
     /// Undoes the [`Slot::set`] that returned `token`.
@@ -232,24 +193,6 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     pub fn scope(&'static self, value: T) -> ScopeGuard {
         ScopeGuard::new(self.key(), self.set(value))
     }
-
-    fn load(&self) -> Option<Stored> {
-        context::load(self.key())
-    }
-}
-
-/// The correlation ID is stored unboxed; every other slot goes into the
-/// user-slot map. Only [`CORRELATION_ID`] holds the fixed key, and it is a
-/// `Slot<CorrelationId>`, so for it the downcasts below always succeed.
-fn into_id<T: Any>(value: T) -> Option<CorrelationId> {
-    let mut value = Some(value);
-    (&mut value as &mut dyn Any)
-        .downcast_mut::<Option<CorrelationId>>()
-        .and_then(Option::take)
-}
-
-fn downcast_id<T: Any>(id: &CorrelationId) -> Option<&T> {
-    (id as &dyn Any).downcast_ref::<T>()
 }
 
 impl<T> fmt::Debug for Slot<T> {

@@ -9,7 +9,7 @@ use std::future::Future;
 use tokio::task::JoinHandle;
 
 use crate::context::Context;
-use crate::future::Correlate;
+use crate::context::Correlate;
 
 /// Spawns a task that runs in a snapshot of the current context.
 ///

@@ -1,0 +1,121 @@
+//! The runtime's core is layered one way: each module uses only the modules
+//! below it (docs/design.md, "The pieces, bottom up"). Checked on the
+//! sources: every `crate::<module>` a core file names, in a `use` or in a
+//! path, must be one of the modules its row allows. The integrations above
+//! the core (`http`, `tower`, `tracing`, `log`, `carrier`, `spawn`, ...) may
+//! use any core module, and no core module may name them.
+
+use std::fs;
+use std::path::Path;
+
+/// Bottom first: each core module and the modules it may use.
+const CORE: &[(&str, &[&str])] = &[
+    ("id", &[]),
+    ("misuse", &[]),
+    ("key", &["id"]),
+    ("frame", &["id", "misuse", "key"]),
+    ("current", &["frame"]),
+    ("token", &["key", "frame", "current"]),
+    ("future", &["frame", "current"]),
+    ("guard", &["misuse", "key", "frame", "current", "token"]),
+    ("slot", &["id", "key", "current", "token", "guard"]),
+    (
+        "context",
+        &["id", "key", "frame", "current", "future", "slot"],
+    ),
+];
+
+fn source(module: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../runtime/src")
+        .join(format!("{module}.rs"));
+    fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// The modules a source names as `crate::<module>`, outside comments; a
+/// `use crate::{a, b::c}` group counts each of its first segments.
+fn crate_modules_named(source: &str) -> Vec<String> {
+    let mut named = Vec::new();
+    for line in source.lines() {
+        let code = line.split("//").next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            // `$crate::` in a `macro_rules!` names the user's path to the
+            // crate's root, not a module.
+            let in_macro = rest[..at].ends_with('$');
+            rest = &rest[at + "crate::".len()..];
+            if in_macro {
+                continue;
+            }
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = group.split('}').next().unwrap_or_default();
+                named.extend(group.split(',').map(|item| first_segment(item.trim())));
+            } else {
+                named.push(first_segment(rest));
+            }
+        }
+    }
+    named.retain(|name| !name.is_empty());
+    named.sort();
+    named.dedup();
+    named
+}
+
+fn first_segment(path: &str) -> String {
+    path.chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+#[test]
+fn core_modules_use_only_the_modules_below_them() {
+    let mut wrong = Vec::new();
+    for (index, (module, allowed)) in CORE.iter().enumerate() {
+        let below: Vec<&str> = CORE[..index].iter().map(|(name, _)| *name).collect();
+        for name in crate_modules_named(&source(module)) {
+            if !allowed.contains(&name.as_str()) {
+                wrong.push(format!("{module}.rs uses crate::{name}"));
+            }
+        }
+        for used in *allowed {
+            assert!(
+                below.contains(used),
+                "the table lets {module} use {used}, which is not below it"
+            );
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "core modules must use only the modules below them (docs/design.md):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_core_module_is_in_the_table() {
+    let lib = source("lib");
+    for line in lib.lines() {
+        let Some(name) = line.strip_prefix("mod ") else {
+            continue;
+        };
+        let name = name.trim_end_matches(';');
+        let integration_or_helper = ["fields", "spawn"].contains(&name);
+        assert!(
+            integration_or_helper || CORE.iter().any(|(core, _)| *core == name),
+            "lib.rs declares `mod {name}`: add it to the layering table (and to docs/design.md)"
+        );
+    }
+}
+
+#[test]
+fn the_checker_reads_uses_groups_and_paths() {
+    let source = "use crate::key::{SlotKey, Stored};\n\
+                  use crate::{frame, misuse::Owner};\n\
+                  // use crate::tower::Layer;\n\
+                  let x = crate::context::Context::current(); // crate::log\n\
+                  $crate::slot! { $($rest)* }\n";
+    assert_eq!(
+        crate_modules_named(source),
+        ["context", "frame", "key", "misuse"]
+    );
+}
