@@ -21,8 +21,9 @@ use crate::frame::{Frame, Values};
 pin_project! {
     /// A future or stream that runs in its own context.
     ///
-    /// Made by [`Correlate::correlated`], [`Correlate::in_current_context`],
-    /// [`Context::wrap`] and `#[correlated]`. The context is current while the
+    /// Made by [`Correlate::correlated`](crate::Correlate::correlated),
+    /// [`Correlate::in_current_context`](crate::Correlate::in_current_context),
+    /// [`Context::wrap`](crate::Context::wrap) and `#[correlated]`. The context is current while the
     /// inner value is polled and while it is dropped (so destructors of a
     /// cancelled body still see its ID), and at no other time. Sets made
     /// inside persist across the inner value's `.await`s and never escape.
