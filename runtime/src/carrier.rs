@@ -166,12 +166,21 @@ pub fn inject<C: Carrier + ?Sized>(carrier: &mut C) -> bool {
 /// assert_eq!(headers["correlation"], "req-1");
 /// ```
 pub fn inject_named<C: Carrier + ?Sized>(carrier: &mut C, key: &str) -> bool {
-    if carrier.contains(key) {
+    inject_unless_set(carrier.contains(key), |id| {
+        carrier.set(key, id.as_str().to_owned());
+    })
+}
+
+/// The rule of every `inject` (here and in `http`): an entry already there
+/// (`set`) wins; otherwise the current ID, if there is one, is stored with
+/// `store`. Returns whether it was stored.
+pub(crate) fn inject_unless_set(set: bool, store: impl FnOnce(CorrelationId)) -> bool {
+    if set {
         return false;
     }
     match current() {
         Some(id) => {
-            carrier.set(key, id.as_str().to_owned());
+            store(id);
             true
         }
         None => false,

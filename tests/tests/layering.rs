@@ -25,6 +25,19 @@ const CORE: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The tower integration's modules, in the same one-way order
+/// (runtime/src/tower/mod.rs).
+const TOWER: &[(&str, &[&str])] = &[
+    ("trust", &[]),
+    ("peer", &[]),
+    ("trace_context", &[]),
+    ("future", &[]),
+    ("client", &[]),
+    ("decision", &["peer", "trace_context", "trust"]),
+    ("layer", &["decision", "future", "peer", "trace_context"]),
+    ("config", &["decision", "layer", "peer", "trust"]),
+];
+
 fn source(module: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../runtime/src")
@@ -35,15 +48,24 @@ fn source(module: &str) -> String {
 /// The modules a source names as `crate::<module>`, outside comments; a
 /// `use crate::{a, b::c}` group counts each of its first segments.
 fn crate_modules_named(source: &str) -> Vec<String> {
+    modules_named(source, "crate::")
+}
+
+/// The sibling modules a source names as `super::<module>`.
+fn sibling_modules_named(source: &str) -> Vec<String> {
+    modules_named(source, "super::")
+}
+
+fn modules_named(source: &str, prefix: &str) -> Vec<String> {
     let mut named = Vec::new();
     for line in source.lines() {
         let code = line.split("//").next().unwrap_or_default();
         let mut rest = code;
-        while let Some(at) = rest.find("crate::") {
+        while let Some(at) = rest.find(prefix) {
             // `$crate::` in a `macro_rules!` names the user's path to the
             // crate's root, not a module.
             let in_macro = rest[..at].ends_with('$');
-            rest = &rest[at + "crate::".len()..];
+            rest = &rest[at + prefix.len()..];
             if in_macro {
                 continue;
             }
@@ -87,6 +109,32 @@ fn core_modules_use_only_the_modules_below_them() {
     assert!(
         wrong.is_empty(),
         "core modules must use only the modules below them (docs/design.md):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn tower_modules_use_only_the_modules_above_them() {
+    let mut wrong = Vec::new();
+    for (index, (module, allowed)) in TOWER.iter().enumerate() {
+        let before: Vec<&str> = TOWER[..index].iter().map(|(name, _)| *name).collect();
+        for name in sibling_modules_named(&source(&format!("tower/{module}"))) {
+            // A nested module's `super::Item` names its own parent's items.
+            let is_sibling = TOWER.iter().any(|(sibling, _)| *sibling == name);
+            if is_sibling && !allowed.contains(&name.as_str()) {
+                wrong.push(format!("tower/{module}.rs uses super::{name}"));
+            }
+        }
+        for used in *allowed {
+            assert!(
+                before.contains(used),
+                "{module} may not use {used}: not above it"
+            );
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "tower modules must use only the modules above them (tower/mod.rs):\n{}",
         wrong.join("\n")
     );
 }

@@ -1,273 +1,61 @@
-//! The server layer's configuration and the per-request decision: which ID a
-//! request runs with.
+//! The builder of the server layer, and the layer's constructors that go
+//! through it. The settings it fills in and the decision they drive are in
+//! `decision`.
 
-use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use ::http::{HeaderName, HeaderValue, Request};
+use ::http::HeaderName;
 
+use super::decision::{Config, OnInvalid, Validation};
 use super::layer::CorrelationLayer;
-use super::peer::{ExtensionPeer, PeerAddr};
-use super::trace_context::{InvalidTraceParent, TRACEPARENT, TraceParent};
+use super::peer::ExtensionPeer;
 use super::trust::{InvalidTrustedSource, TrustedSource};
-use crate::http::{Incoming, X_CORRELATION_ID, find};
-use crate::id::{CorrelationId, InvalidCorrelationId};
+use crate::id::CorrelationId;
 
-type Validator = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-type Generator = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
+// The constructors are here rather than in `layer`, beside the builder they
+// go through, so that `layer` never names the builder (see `tower/mod.rs`).
+impl CorrelationLayer {
+    /// The layer with every default: header `x-correlation-id`, trust no one
+    /// (so every request gets a new ID), echo on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let service = correlated::tower::CorrelationLayer::new().layer(service_fn(
+    ///     |_: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(String::new())) },
+    /// ));
+    /// let response = service.oneshot(http::Request::new(())).await.unwrap();
+    /// assert!(response.headers().contains_key("x-correlation-id"));
+    /// # });
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
 
-/// What the layer does with an invalid correlation header from a trusted
-/// peer. Headers from untrusted peers are ignored whatever they hold.
-///
-/// # Examples
-///
-/// ```
-/// use correlated::tower::{CorrelationLayer, OnInvalid};
-///
-/// let strict = CorrelationLayer::builder()
-///     .trust("10.0.0.0/8")
-///     .unwrap()
-///     .on_invalid(OnInvalid::Reject)
-///     .build();
-/// # drop(strict);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OnInvalid {
-    /// Serve the request with a newly generated ID (the default).
-    #[default]
-    Regenerate,
-    /// Answer `400 Bad Request` without calling the inner service. The
-    /// answer carries a newly generated ID in the response header (if echo is
-    /// on), so the refusal itself can be traced.
-    Reject,
+    /// Configures a layer; see [`CorrelationLayerBuilder`] for the settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let layer = correlated::tower::CorrelationLayer::builder()
+    ///     .trust("127.0.0.1")
+    ///     .unwrap()
+    ///     .uuid_only()
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn builder() -> CorrelationLayerBuilder {
+        CorrelationLayerBuilder::new()
+    }
 }
 
-/// How incoming values are checked after the floor.
-#[derive(Clone)]
-enum Validation {
-    Floor,
-    Uuid,
-    Custom(Validator),
-}
-
-/// The layer's settings, shared by every service it builds.
-#[derive(Clone)]
-pub(crate) struct Config {
-    /// Never empty; the first is the primary name (echo, rewrite).
-    headers: Vec<HeaderName>,
-    trusted: Vec<TrustedSource>,
-    validation: Validation,
-    generator: Option<Generator>,
-    pub(crate) on_invalid: OnInvalid,
-    pub(crate) echo: bool,
-    pub(crate) set_request_header: bool,
-    /// Read `traceparent` from trusted peers (the W3C Trace Context bridge).
-    trace_context: bool,
-}
-
-impl Default for Config {
+impl Default for CorrelationLayer {
     fn default() -> Self {
-        Self {
-            headers: vec![X_CORRELATION_ID],
-            trusted: Vec::new(),
-            validation: Validation::Floor,
-            generator: None,
-            on_invalid: OnInvalid::Regenerate,
-            echo: true,
-            set_request_header: false,
-            trace_context: false,
-        }
-    }
-}
-
-/// Which ID a request runs with.
-pub(crate) enum Decision {
-    /// The peer is trusted and its header valid; the header's value, to
-    /// echo without formatting the ID again when it was kept verbatim.
-    Accepted(CorrelationId, HeaderValue),
-    /// The peer is trusted, its correlation header absent or invalid, and
-    /// its `traceparent` valid: the trace-id.
-    Traced(CorrelationId),
-    /// No usable header: a new ID.
-    Generated(CorrelationId),
-    /// `OnInvalid::Reject`: answer 400, under this new ID.
-    Rejected(CorrelationId),
-}
-
-impl Decision {
-    fn id(&self) -> &CorrelationId {
-        match self {
-            Decision::Accepted(id, _)
-            | Decision::Traced(id)
-            | Decision::Generated(id)
-            | Decision::Rejected(id) => id,
-        }
-    }
-}
-
-/// What a trusted peer's `traceparent` held, when the bridge is on.
-enum TraceHeader {
-    /// Not sent (or the bridge is off).
-    Absent,
-    Valid(TraceParent),
-    Invalid(TraceRejection),
-}
-
-/// Why a `traceparent` was ignored. Never holds the value.
-#[derive(Debug)]
-enum TraceRejection {
-    Invalid(InvalidTraceParent),
-    /// Sent more than once: ambiguous.
-    Repeated,
-}
-
-impl fmt::Display for TraceRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TraceRejection::Invalid(error) => fmt::Display::fmt(error, f),
-            TraceRejection::Repeated => {
-                f.write_str("invalid traceparent: the header was sent more than once")
-            }
-        }
-    }
-}
-
-impl Config {
-    pub(crate) fn primary_header(&self) -> &HeaderName {
-        // `headers` always holds at least the primary name.
-        &self.headers[0]
-    }
-
-    /// Decides the request's ID and, with the trace-context bridge on, the
-    /// trusted peer's valid `traceparent` (recorded whichever ID wins).
-    pub(crate) fn decide<B, P: PeerAddr<B>>(
-        &self,
-        request: &Request<B>,
-        peer: &P,
-    ) -> (Decision, Option<TraceParent>) {
-        let headers = request.headers();
-        let found = find(headers, &self.headers);
-        let present = found.is_present();
-        let traced = self.trace_context && headers.contains_key(TRACEPARENT);
-        if !present && !traced {
-            return (Decision::Generated(self.generate()), None);
-        }
-        let peer = if self.trusted.is_empty() {
-            None
-        } else {
-            peer.peer_addr(request)
-        };
-        // A `traceparent` is believed exactly when a correlation header
-        // would be: otherwise any client could choose its correlation ID.
-        if !peer.is_some_and(|peer| self.trusts(peer)) {
-            let id = self.generate();
-            report::untrusted(&id, peer, present, traced);
-            return (Decision::Generated(id), None);
-        }
-        let trace = if traced {
-            read_traceparent(headers)
-        } else {
-            TraceHeader::Absent
-        };
-        let valid_trace = match &trace {
-            TraceHeader::Valid(parent) => Some(*parent),
-            TraceHeader::Absent | TraceHeader::Invalid(_) => None,
-        };
-        let incoming = found.check(|value| self.validate(value));
-        let decision = match incoming {
-            Incoming::Valid { id, value } => Decision::Accepted(id, value),
-            Incoming::Absent => self.fall_back(valid_trace.as_ref()),
-            Incoming::Invalid { reason, header } => {
-                // `Reject` is about the correlation header: a valid
-                // `traceparent` does not make an invalid header acceptable.
-                let decision = if self.on_invalid == OnInvalid::Reject {
-                    Decision::Rejected(self.generate())
-                } else {
-                    self.fall_back(valid_trace.as_ref())
-                };
-                let outcome = match &decision {
-                    Decision::Rejected(_) => "answering 400 Bad Request",
-                    Decision::Traced(_) => "using the traceparent's trace-id",
-                    Decision::Accepted(..) | Decision::Generated(_) => "using a new id",
-                };
-                report::rejected(decision.id(), header, &reason, outcome);
-                decision
-            }
-        };
-        if let TraceHeader::Invalid(reason) = &trace {
-            report::invalid_traceparent(decision.id(), reason);
-        }
-        match decision {
-            Decision::Rejected(_) => (decision, None),
-            _ => (decision, valid_trace),
-        }
-    }
-
-    /// No correlation header to use: the trace-id of a valid `traceparent`,
-    /// else a new ID.
-    fn fall_back(&self, trace: Option<&TraceParent>) -> Decision {
-        // A trace-id is 32 lowercase hex digits, so it always passes the
-        // floor; the configured validator is for the correlation header.
-        match trace.map(|parent| CorrelationId::parse(parent.trace_id())) {
-            Some(Ok(id)) => Decision::Traced(id),
-            Some(Err(_)) | None => Decision::Generated(self.generate()),
-        }
-    }
-
-    fn trusts(&self, peer: IpAddr) -> bool {
-        self.trusted.iter().any(|source| source.contains(peer))
-    }
-
-    fn validate(&self, value: &str) -> Result<CorrelationId, InvalidCorrelationId> {
-        match &self.validation {
-            Validation::Floor => CorrelationId::parse(value),
-            Validation::Uuid => CorrelationId::parse_uuid(value),
-            Validation::Custom(validator) => CorrelationId::parse_with(value, &**validator),
-        }
-    }
-
-    fn generate(&self) -> CorrelationId {
-        match &self.generator {
-            Some(generator) => generator(),
-            None => CorrelationId::generate(),
-        }
-    }
-}
-
-/// Reads the `traceparent` header, which must be present once.
-fn read_traceparent(headers: &::http::HeaderMap) -> TraceHeader {
-    let mut values = headers.get_all(TRACEPARENT).iter();
-    let Some(value) = values.next() else {
-        return TraceHeader::Absent;
-    };
-    if values.next().is_some() {
-        return TraceHeader::Invalid(TraceRejection::Repeated);
-    }
-    match TraceParent::parse_bytes(value.as_bytes()) {
-        Ok(parent) => TraceHeader::Valid(parent),
-        Err(error) => TraceHeader::Invalid(TraceRejection::Invalid(error)),
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let validation = match self.validation {
-            Validation::Floor => "floor",
-            Validation::Uuid => "uuid",
-            Validation::Custom(_) => "custom",
-        };
-        f.debug_struct("Config")
-            .field("headers", &self.headers)
-            .field("trusted", &self.trusted)
-            .field("validation", &validation)
-            .field("custom_generator", &self.generator.is_some())
-            .field("on_invalid", &self.on_invalid)
-            .field("echo", &self.echo)
-            .field("set_request_header", &self.set_request_header)
-            .field("trace_context", &self.trace_context)
-            .finish()
+        Self::new()
     }
 }
 
@@ -298,7 +86,7 @@ impl fmt::Debug for Config {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until `.build()` is called"]
 pub struct CorrelationLayerBuilder<P = ExtensionPeer> {
     config: Config,
@@ -306,7 +94,7 @@ pub struct CorrelationLayerBuilder<P = ExtensionPeer> {
 }
 
 impl CorrelationLayerBuilder {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self {
             config: Config::default(),
             peer: ExtensionPeer,
@@ -595,6 +383,8 @@ impl<P> CorrelationLayerBuilder<P> {
     /// assert!(!response.headers().contains_key("traceparent"));
     /// # });
     /// ```
+    ///
+    /// [`TraceParent`]: super::TraceParent
     pub fn trace_context(mut self, enabled: bool) -> Self {
         self.config.trace_context = enabled;
         self
@@ -620,6 +410,8 @@ impl<P> CorrelationLayerBuilder<P> {
     ///     .build();
     /// # drop(layer);
     /// ```
+    ///
+    /// [`PeerAddr`]: super::PeerAddr
     pub fn peer_addr<Q>(self, peer: Q) -> CorrelationLayerBuilder<Q> {
         CorrelationLayerBuilder {
             config: self.config,
@@ -638,84 +430,4 @@ impl<P> CorrelationLayerBuilder<P> {
     pub fn build(self) -> CorrelationLayer<P> {
         CorrelationLayer::from_parts(Arc::new(self.config), self.peer)
     }
-}
-
-impl<P: fmt::Debug> fmt::Debug for CorrelationLayerBuilder<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CorrelationLayerBuilder")
-            .field("config", &self.config)
-            .field("peer", &self.peer)
-            .finish()
-    }
-}
-
-/// Debug-level logs of refused headers (feature `tracing`). They are emitted
-/// in the context of the request's ID, and never contain the refused value.
-mod report {
-    use std::net::IpAddr;
-
-    use ::http::HeaderName;
-
-    use super::TraceRejection;
-    use crate::http::Rejection;
-    use crate::id::CorrelationId;
-
-    #[cfg(feature = "tracing")]
-    fn in_context(id: &CorrelationId, log: impl FnOnce()) {
-        crate::context::Context::current()
-            .with_correlation_id(id.clone())
-            .run(log);
-    }
-
-    #[cfg(feature = "tracing")]
-    pub(super) fn untrusted(
-        id: &CorrelationId,
-        peer: Option<IpAddr>,
-        correlation: bool,
-        traceparent: bool,
-    ) {
-        let ignored = match (correlation, traceparent) {
-            (true, true) => "correlation id and traceparent headers",
-            (false, true) => "traceparent header",
-            _ => "correlation id header",
-        };
-        in_context(id, || {
-            ::tracing::debug!(
-                peer = ?peer,
-                "ignored the incoming {ignored}: the peer is not trusted; using a new id"
-            );
-        });
-    }
-
-    #[cfg(feature = "tracing")]
-    pub(super) fn rejected(
-        id: &CorrelationId,
-        header: &HeaderName,
-        reason: &Rejection,
-        outcome: &str,
-    ) {
-        in_context(id, || {
-            ::tracing::debug!(
-                header = %header,
-                reason = %reason,
-                "rejected the incoming correlation id; {outcome}"
-            );
-        });
-    }
-
-    #[cfg(feature = "tracing")]
-    pub(super) fn invalid_traceparent(id: &CorrelationId, reason: &TraceRejection) {
-        in_context(id, || {
-            ::tracing::debug!(reason = %reason, "ignored the incoming traceparent");
-        });
-    }
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn untrusted(_: &CorrelationId, _: Option<IpAddr>, _: bool, _: bool) {}
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn rejected(_: &CorrelationId, _: &HeaderName, _: &Rejection, _: &str) {}
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn invalid_traceparent(_: &CorrelationId, _: &TraceRejection) {}
 }

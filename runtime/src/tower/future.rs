@@ -89,6 +89,7 @@ where
     }
 }
 
+// By hand: no `F: Debug` bound, and the inner future is shown as its state.
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {

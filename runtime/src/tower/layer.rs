@@ -1,6 +1,5 @@
 //! The server-side layer and the service it builds.
 
-use std::fmt;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -8,7 +7,7 @@ use ::http::{HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::config::{Config, CorrelationLayerBuilder, Decision};
+use super::decision::{Config, Decision};
 use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
 use super::trace_context::TRACE_ID;
@@ -33,7 +32,7 @@ use crate::future::Correlated;
 ///    `#[correlated]` functions inherit it;
 /// 4. echoes it in the response's header, replacing any value there.
 ///
-/// With [`trace_context`](CorrelationLayerBuilder::trace_context) on, a
+/// With [`trace_context`](super::CorrelationLayerBuilder::trace_context) on, a
 /// trusted peer's valid W3C `traceparent` also counts: its trace-id is the ID
 /// when no correlation header was accepted, and the parsed
 /// [`TraceParent`](super::TraceParent) and the [`TRACE_ID`] slot record it.
@@ -98,77 +97,15 @@ use crate::future::Correlated;
 ///
 /// [`OnInvalid::Reject`]: super::OnInvalid::Reject
 /// [`CorrelationId`]: crate::CorrelationId
+#[derive(Clone, Debug)]
 pub struct CorrelationLayer<P = ExtensionPeer> {
     config: Arc<Config>,
     peer: P,
 }
 
-impl CorrelationLayer {
-    /// The layer with every default: header `x-correlation-id`, trust no one
-    /// (so every request gets a new ID), echo on.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::convert::Infallible;
-    /// use tower::{Layer, ServiceExt, service_fn};
-    ///
-    /// # futures::executor::block_on(async {
-    /// let service = correlated::tower::CorrelationLayer::new().layer(service_fn(
-    ///     |_: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(String::new())) },
-    /// ));
-    /// let response = service.oneshot(http::Request::new(())).await.unwrap();
-    /// assert!(response.headers().contains_key("x-correlation-id"));
-    /// # });
-    /// ```
-    pub fn new() -> Self {
-        Self::builder().build()
-    }
-
-    /// Configures a layer; see [`CorrelationLayerBuilder`] for the settings.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let layer = correlated::tower::CorrelationLayer::builder()
-    ///     .trust("127.0.0.1")
-    ///     .unwrap()
-    ///     .uuid_only()
-    ///     .build();
-    /// # drop(layer);
-    /// ```
-    pub fn builder() -> CorrelationLayerBuilder {
-        CorrelationLayerBuilder::new()
-    }
-}
-
 impl<P> CorrelationLayer<P> {
-    pub(crate) fn from_parts(config: Arc<Config>, peer: P) -> Self {
+    pub(super) fn from_parts(config: Arc<Config>, peer: P) -> Self {
         Self { config, peer }
-    }
-}
-
-impl Default for CorrelationLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<P: Clone> Clone for CorrelationLayer<P> {
-    fn clone(&self) -> Self {
-        Self {
-            config: Arc::clone(&self.config),
-            peer: self.peer.clone(),
-        }
-    }
-}
-
-impl<P: fmt::Debug> fmt::Debug for CorrelationLayer<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CorrelationLayer")
-            .field("config", &self.config)
-            .field("peer", &self.peer)
-            .finish()
     }
 }
 
@@ -200,6 +137,7 @@ impl<S, P: Clone> Layer<S> for CorrelationLayer<P> {
 /// let service: CorrelationService<_> = CorrelationLayer::new().layer(inner);
 /// let _inner = service.into_inner();
 /// ```
+#[derive(Clone, Debug)]
 pub struct CorrelationService<S, P = ExtensionPeer> {
     inner: S,
     config: Arc<Config>,
@@ -248,26 +186,6 @@ impl<S, P> CorrelationService<S, P> {
     /// ```
     pub fn into_inner(self) -> S {
         self.inner
-    }
-}
-
-impl<S: Clone, P: Clone> Clone for CorrelationService<S, P> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            config: Arc::clone(&self.config),
-            peer: self.peer.clone(),
-        }
-    }
-}
-
-impl<S: fmt::Debug, P: fmt::Debug> fmt::Debug for CorrelationService<S, P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CorrelationService")
-            .field("inner", &self.inner)
-            .field("config", &self.config)
-            .field("peer", &self.peer)
-            .finish()
     }
 }
 

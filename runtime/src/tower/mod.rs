@@ -107,8 +107,17 @@
 //! # });
 //! ```
 
+// Module order, one way: each module uses only those above it.
+//   trust, peer, trace_context, future, client: no other tower module
+//   decision: `Config`, `Decision`, `OnInvalid`; which ID a request runs with
+//   layer:    `CorrelationLayer` (made from a `Config`), `CorrelationService`
+//   config:   `CorrelationLayerBuilder`, which builds the layer with
+//             `CorrelationLayer::from_parts`; and `CorrelationLayer::new`,
+//             `builder`, `Default`, so that `layer` never names the builder
+
 mod client;
 mod config;
+mod decision;
 mod future;
 mod layer;
 mod peer;
@@ -116,7 +125,8 @@ mod trace_context;
 mod trust;
 
 pub use client::{PropagateCorrelationLayer, PropagateCorrelationService};
-pub use config::{CorrelationLayerBuilder, OnInvalid};
+pub use config::CorrelationLayerBuilder;
+pub use decision::OnInvalid;
 pub use future::ResponseFuture;
 pub use layer::{CorrelationLayer, CorrelationService};
 pub use peer::{ExtensionPeer, PeerAddr};

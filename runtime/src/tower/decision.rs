@@ -1,0 +1,487 @@
+//! The server layer's settings and the per-request decision: which ID a
+//! request runs with. Trust of the peer, reading the configured headers,
+//! validation, the `traceparent` bridge, fallback and generation, and the
+//! debug logs of what was refused.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ::http::{HeaderMap, HeaderName, HeaderValue, Request};
+
+use super::peer::PeerAddr;
+use super::trace_context::{InvalidTraceParent, TRACEPARENT, TraceParent};
+use super::trust::TrustedSource;
+use crate::http::{Found, X_CORRELATION_ID, as_text, find, find_one};
+use crate::id::{CorrelationId, InvalidCorrelationId};
+
+type Validator = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+type Generator = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
+
+/// What the layer does with an invalid correlation header from a trusted
+/// peer. Headers from untrusted peers are ignored whatever they hold.
+///
+/// # Examples
+///
+/// ```
+/// use correlated::tower::{CorrelationLayer, OnInvalid};
+///
+/// let strict = CorrelationLayer::builder()
+///     .trust("10.0.0.0/8")
+///     .unwrap()
+///     .on_invalid(OnInvalid::Reject)
+///     .build();
+/// # drop(strict);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnInvalid {
+    /// Serve the request with a newly generated ID (the default).
+    #[default]
+    Regenerate,
+    /// Answer `400 Bad Request` without calling the inner service. The
+    /// answer carries a newly generated ID in the response header (if echo is
+    /// on), so the refusal itself can be traced.
+    Reject,
+}
+
+/// How incoming values are checked after the floor.
+#[derive(Clone)]
+pub(super) enum Validation {
+    Floor,
+    Uuid,
+    Custom(Validator),
+}
+
+/// The layer's settings, shared by every service it builds; the builder
+/// sets them.
+#[derive(Clone)]
+pub(super) struct Config {
+    /// Never empty; the first is the primary name (echo, rewrite).
+    pub(super) headers: Vec<HeaderName>,
+    pub(super) trusted: Vec<TrustedSource>,
+    pub(super) validation: Validation,
+    pub(super) generator: Option<Generator>,
+    pub(super) on_invalid: OnInvalid,
+    pub(super) echo: bool,
+    pub(super) set_request_header: bool,
+    /// Read `traceparent` from trusted peers (the W3C Trace Context bridge).
+    pub(super) trace_context: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            headers: vec![X_CORRELATION_ID],
+            trusted: Vec::new(),
+            validation: Validation::Floor,
+            generator: None,
+            on_invalid: OnInvalid::Regenerate,
+            echo: true,
+            set_request_header: false,
+            trace_context: false,
+        }
+    }
+}
+
+/// Which ID a request runs with.
+pub(super) enum Decision {
+    /// The peer is trusted and its header valid; the header's value, to
+    /// echo without formatting the ID again when it was kept verbatim.
+    Accepted(CorrelationId, HeaderValue),
+    /// The peer is trusted, its correlation header absent or invalid, and
+    /// its `traceparent` valid: the trace-id.
+    Traced(CorrelationId),
+    /// No usable header: a new ID.
+    Generated(CorrelationId),
+    /// `OnInvalid::Reject`: answer 400, under this new ID.
+    Rejected(CorrelationId),
+}
+
+impl Decision {
+    fn id(&self) -> &CorrelationId {
+        match self {
+            Decision::Accepted(id, _)
+            | Decision::Traced(id)
+            | Decision::Generated(id)
+            | Decision::Rejected(id) => id,
+        }
+    }
+}
+
+/// What a trusted peer's `traceparent` held, when the bridge is on.
+enum TraceHeader {
+    /// Not sent (or the bridge is off).
+    Absent,
+    Valid(TraceParent),
+    Invalid(TraceRejection),
+}
+
+/// Why a `traceparent` was ignored. Never holds the value.
+#[derive(Debug)]
+enum TraceRejection {
+    Invalid(InvalidTraceParent),
+    /// Sent more than once: ambiguous.
+    Repeated,
+}
+
+impl fmt::Display for TraceRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceRejection::Invalid(error) => fmt::Display::fmt(error, f),
+            TraceRejection::Repeated => {
+                f.write_str("invalid traceparent: the header was sent more than once")
+            }
+        }
+    }
+}
+
+impl Config {
+    pub(super) fn primary_header(&self) -> &HeaderName {
+        // `headers` always holds at least the primary name.
+        &self.headers[0]
+    }
+
+    /// Decides the request's ID and, with the trace-context bridge on, the
+    /// trusted peer's valid `traceparent` (recorded whichever ID wins).
+    pub(super) fn decide<B, P: PeerAddr<B>>(
+        &self,
+        request: &Request<B>,
+        peer: &P,
+    ) -> (Decision, Option<TraceParent>) {
+        let headers = request.headers();
+        let found = find(headers, &self.headers);
+        let present = found.is_some();
+        let traced = self.trace_context && headers.contains_key(TRACEPARENT);
+        if !present && !traced {
+            return (Decision::Generated(self.generate()), None);
+        }
+        let peer = if self.trusted.is_empty() {
+            None
+        } else {
+            peer.peer_addr(request)
+        };
+        // A `traceparent` is believed exactly when a correlation header
+        // would be: otherwise any client could choose its correlation ID.
+        if !peer.is_some_and(|peer| self.trusts(peer)) {
+            let id = self.generate();
+            report::untrusted(&id, peer, present, traced);
+            return (Decision::Generated(id), None);
+        }
+        let trace = if traced {
+            read_traceparent(headers)
+        } else {
+            TraceHeader::Absent
+        };
+        let valid_trace = match &trace {
+            TraceHeader::Valid(parent) => Some(*parent),
+            TraceHeader::Absent | TraceHeader::Invalid(_) => None,
+        };
+        let incoming = Incoming::check(found, |value| self.validate(value));
+        let decision = match incoming {
+            Incoming::Valid { id, value } => Decision::Accepted(id, value),
+            Incoming::Absent => self.fall_back(valid_trace.as_ref()),
+            Incoming::Invalid { reason, header } => {
+                // `Reject` is about the correlation header: a valid
+                // `traceparent` does not make an invalid header acceptable.
+                let decision = if self.on_invalid == OnInvalid::Reject {
+                    Decision::Rejected(self.generate())
+                } else {
+                    self.fall_back(valid_trace.as_ref())
+                };
+                let outcome = match &decision {
+                    Decision::Rejected(_) => "answering 400 Bad Request",
+                    Decision::Traced(_) => "using the traceparent's trace-id",
+                    Decision::Accepted(..) | Decision::Generated(_) => "using a new id",
+                };
+                report::rejected(decision.id(), header, &reason, outcome);
+                decision
+            }
+        };
+        if let TraceHeader::Invalid(reason) = &trace {
+            report::invalid_traceparent(decision.id(), reason);
+        }
+        match decision {
+            Decision::Rejected(_) => (decision, None),
+            _ => (decision, valid_trace),
+        }
+    }
+
+    /// No correlation header to use: the trace-id of a valid `traceparent`,
+    /// else a new ID.
+    fn fall_back(&self, trace: Option<&TraceParent>) -> Decision {
+        // A trace-id is 32 lowercase hex digits, so it always passes the
+        // floor; the configured validator is for the correlation header.
+        match trace.map(|parent| CorrelationId::parse(parent.trace_id())) {
+            Some(Ok(id)) => Decision::Traced(id),
+            Some(Err(_)) | None => Decision::Generated(self.generate()),
+        }
+    }
+
+    fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted.iter().any(|source| source.contains(peer))
+    }
+
+    fn validate(&self, value: &str) -> Result<CorrelationId, InvalidCorrelationId> {
+        match &self.validation {
+            Validation::Floor => CorrelationId::parse(value),
+            Validation::Uuid => CorrelationId::parse_uuid(value),
+            Validation::Custom(validator) => CorrelationId::parse_with(value, &**validator),
+        }
+    }
+
+    fn generate(&self) -> CorrelationId {
+        match &self.generator {
+            Some(generator) => generator(),
+            None => CorrelationId::generate(),
+        }
+    }
+}
+
+/// Reads the `traceparent` header, which must be present once.
+fn read_traceparent(headers: &HeaderMap) -> TraceHeader {
+    match find_one(headers, &TRACEPARENT) {
+        None => TraceHeader::Absent,
+        Some(Found::Repeated) => TraceHeader::Invalid(TraceRejection::Repeated),
+        Some(Found::Once(value)) => match TraceParent::parse_bytes(value.as_bytes()) {
+            Ok(parent) => TraceHeader::Valid(parent),
+            Err(error) => TraceHeader::Invalid(TraceRejection::Invalid(error)),
+        },
+    }
+}
+
+/// What a request's correlation headers hold.
+enum Incoming<'a> {
+    /// None of the headers is present.
+    Absent,
+    /// The first header present holds a valid ID; `value` is that header,
+    /// so the layer can echo it without formatting the ID again.
+    Valid {
+        id: CorrelationId,
+        value: HeaderValue,
+    },
+    /// The first header present is invalid, for this reason.
+    Invalid {
+        reason: Rejection,
+        header: &'a HeaderName,
+    },
+}
+
+impl<'a> Incoming<'a> {
+    /// Checks what [`find`] found with `parse` (the floor, plus whatever
+    /// `parse` adds).
+    fn check<P>(found: Option<(&'a HeaderName, Found<'_>)>, parse: P) -> Self
+    where
+        P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
+    {
+        match found {
+            None => Incoming::Absent,
+            Some((header, Found::Repeated)) => Incoming::Invalid {
+                reason: Rejection::Repeated,
+                header,
+            },
+            Some((header, Found::Once(value))) => match parse_value(value, parse) {
+                Ok(id) => Incoming::Valid {
+                    id,
+                    value: value.clone(),
+                },
+                Err(reason) => Incoming::Invalid { reason, header },
+            },
+        }
+    }
+}
+
+fn parse_value<P>(value: &HeaderValue, parse: P) -> Result<CorrelationId, Rejection>
+where
+    P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
+{
+    let text = as_text(value).ok_or(Rejection::NotText)?;
+    parse(text).map_err(Rejection::Invalid)
+}
+
+/// Why an incoming header was rejected. Never holds the value, so it is safe
+/// to log.
+#[derive(Debug)]
+enum Rejection {
+    /// The floor or the validator refused it.
+    Invalid(InvalidCorrelationId),
+    /// The bytes are not UTF-8 (so certainly not visible ASCII).
+    NotText,
+    /// The header was sent more than once.
+    Repeated,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Invalid(error) => fmt::Display::fmt(error, f),
+            Rejection::NotText => {
+                f.write_str("invalid correlation id: it contains bytes that are not ASCII")
+            }
+            Rejection::Repeated => {
+                f.write_str("invalid correlation id: the header was sent more than once")
+            }
+        }
+    }
+}
+
+// By hand: the closures have no `Debug`, so the validation and the generator
+// are summarised.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let validation = match self.validation {
+            Validation::Floor => "floor",
+            Validation::Uuid => "uuid",
+            Validation::Custom(_) => "custom",
+        };
+        f.debug_struct("Config")
+            .field("headers", &self.headers)
+            .field("trusted", &self.trusted)
+            .field("validation", &validation)
+            .field("custom_generator", &self.generator.is_some())
+            .field("on_invalid", &self.on_invalid)
+            .field("echo", &self.echo)
+            .field("set_request_header", &self.set_request_header)
+            .field("trace_context", &self.trace_context)
+            .finish()
+    }
+}
+
+/// Debug-level logs of refused headers (feature `tracing`). They are emitted
+/// in the context of the request's ID, and never contain the refused value.
+mod report {
+    use std::net::IpAddr;
+
+    use ::http::HeaderName;
+
+    use super::{Rejection, TraceRejection};
+    use crate::id::CorrelationId;
+
+    #[cfg(feature = "tracing")]
+    fn in_context(id: &CorrelationId, log: impl FnOnce()) {
+        crate::context::Context::current()
+            .with_correlation_id(id.clone())
+            .run(log);
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn untrusted(
+        id: &CorrelationId,
+        peer: Option<IpAddr>,
+        correlation: bool,
+        traceparent: bool,
+    ) {
+        let ignored = match (correlation, traceparent) {
+            (true, true) => "correlation id and traceparent headers",
+            (false, true) => "traceparent header",
+            _ => "correlation id header",
+        };
+        in_context(id, || {
+            ::tracing::debug!(
+                peer = ?peer,
+                "ignored the incoming {ignored}: the peer is not trusted; using a new id"
+            );
+        });
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn rejected(
+        id: &CorrelationId,
+        header: &HeaderName,
+        reason: &Rejection,
+        outcome: &str,
+    ) {
+        in_context(id, || {
+            ::tracing::debug!(
+                header = %header,
+                reason = %reason,
+                "rejected the incoming correlation id; {outcome}"
+            );
+        });
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn invalid_traceparent(id: &CorrelationId, reason: &TraceRejection) {
+        in_context(id, || {
+            ::tracing::debug!(reason = %reason, "ignored the incoming traceparent");
+        });
+    }
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn untrusted(_: &CorrelationId, _: Option<IpAddr>, _: bool, _: bool) {}
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn rejected(_: &CorrelationId, _: &HeaderName, _: &Rejection, _: &str) {}
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn invalid_traceparent(_: &CorrelationId, _: &TraceRejection) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::extract;
+    use crate::http::tests::headers;
+    use crate::id::InvalidIdKind;
+
+    /// The correlation headers' reading and check, as the layer does them
+    /// (without the trust decision in between).
+    fn read<'a, P>(headers: &HeaderMap, names: [&'a HeaderName; 1], parse: P) -> Incoming<'a>
+    where
+        P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
+    {
+        Incoming::check(find(headers, names), parse)
+    }
+
+    fn kind_of(map: &HeaderMap) -> Option<InvalidIdKind> {
+        match read(map, [&X_CORRELATION_ID], CorrelationId::parse) {
+            Incoming::Invalid {
+                reason: Rejection::Invalid(error),
+                ..
+            } => Some(error.kind()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn hostile_values_are_rejected_with_the_rule_they_broke() {
+        // `HeaderValue` itself refuses CR and LF, but obs-text and tabs pass.
+        assert!(HeaderValue::from_bytes(b"a\r\nb").is_err());
+        let cases: [(&[u8], InvalidIdKind); 4] = [
+            (b"", InvalidIdKind::Empty),
+            (b"a\tb", InvalidIdKind::ForbiddenByte { position: 1 }),
+            (b"two words", InvalidIdKind::ForbiddenByte { position: 3 }),
+            (&[b'x'; 600], InvalidIdKind::TooLong { len: 600 }),
+        ];
+        for (value, kind) in cases {
+            let map = headers(&[(&X_CORRELATION_ID, value)]);
+            assert_eq!(kind_of(&map), Some(kind), "{value:?}");
+            assert_eq!(extract(&map), None);
+        }
+    }
+
+    #[test]
+    fn a_repeated_header_is_ambiguous() {
+        let map = headers(&[(&X_CORRELATION_ID, b"one"), (&X_CORRELATION_ID, b"two")]);
+        assert!(matches!(
+            read(&map, [&X_CORRELATION_ID], CorrelationId::parse),
+            Incoming::Invalid {
+                reason: Rejection::Repeated,
+                ..
+            }
+        ));
+        assert_eq!(extract(&map), None);
+    }
+
+    #[test]
+    fn rejection_messages_never_contain_the_value() {
+        let map = headers(&[(&X_CORRELATION_ID, b"secret-token value")]);
+        let Incoming::Invalid { reason, .. } =
+            read(&map, [&X_CORRELATION_ID], CorrelationId::parse)
+        else {
+            panic!("expected a rejection");
+        };
+        assert!(!reason.to_string().contains("secret"));
+        assert!(!format!("{reason:?}").contains("secret"));
+    }
+}
