@@ -51,6 +51,41 @@ fn sync_handler(c: &mut Criterion) {
     group.bench_function("scope_guard", |b| {
         b.iter(|| sync_scope_guard(id.clone(), black_box(7)))
     });
+    group.bench_function("set_reset", |b| {
+        b.iter(|| sync_set_reset(id.clone(), black_box(7)))
+    });
+    // The guard and the `task_local` scope inside a tokio task, where a set at
+    // the thread's root belongs to the task (the misuse rules): each sample
+    // runs its iterations in one spawned task.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let in_task = |f: fn(CorrelationId, u64) -> u64| {
+        let runtime = &runtime;
+        let id = id.clone();
+        move |iters: u64| {
+            let id = id.clone();
+            let task = async move {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    black_box(f(id.clone(), black_box(7)));
+                }
+                start.elapsed()
+            };
+            runtime
+                .block_on(async { tokio::spawn(task).await })
+                .unwrap()
+        }
+    };
+    group.bench_function("scope_guard_in_task", |b| {
+        b.iter_custom(in_task(sync_scope_guard))
+    });
+    group.bench_function("task_local_sync_scope_in_task", |b| {
+        b.iter_custom(in_task(sync_task_local))
+    });
+    group.bench_function("unannotated_in_task", |b| {
+        b.iter_custom(in_task(|_, x| sync_plain(x)))
+    });
     group.bench_function("context_run", |b| {
         b.iter(|| context.run(|| sync_plain(black_box(7))))
     });

@@ -57,6 +57,21 @@ const OPS: &[(&str, Op)] = &[
     ("sync_context_run", |f| {
         black_box(f.context.run(|| sync_plain(black_box(7))));
     }),
+    ("sync_set_reset", |f| {
+        black_box(sync_set_reset(f.id.clone(), black_box(7)));
+    }),
+    ("read_current_root_scope_guard", |f| {
+        let _guard = correlated::scope(f.id.clone());
+        for _ in 0..10 {
+            black_box(correlated::current());
+        }
+    }),
+    ("read_with_current_root_scope_guard", |f| {
+        let _guard = correlated::scope(f.id.clone());
+        for _ in 0..10 {
+            correlated::with_current(|id| black_box(id).is_some());
+        }
+    }),
     ("sync_scope_guard", |f| {
         black_box(sync_scope_guard(f.id.clone(), black_box(7)));
     }),

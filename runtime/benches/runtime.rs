@@ -45,6 +45,12 @@ fn reads(c: &mut Criterion) {
         group.bench_function("correlate_current_root_scope_guard", |b| {
             b.iter(correlated::current)
         });
+        group.bench_function("correlate_with_current_root_scope_guard", |b| {
+            b.iter(|| correlated::with_current(|id| black_box(id).is_some()))
+        });
+        group.bench_function("correlate_with_current_as_str_len_root_scope_guard", |b| {
+            b.iter(|| correlated::with_current(|id| id.map(|id| id.as_str().len())))
+        });
     }
     // The root frame now keeps the (empty) log of the guard's set.
     group.bench_function("correlate_current_outside_context_after_scope", |b| {

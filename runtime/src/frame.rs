@@ -87,6 +87,7 @@ impl Values {
 
     /// Replaces one slot's value and returns what it held, so the caller can
     /// drop it after releasing the thread's cell.
+    #[inline]
     pub(crate) fn replace(&mut self, key: SlotKey, value: Stored) -> Stored {
         match value {
             Stored::Id(id) => Stored::Id(mem::replace(&mut self.correlation_id, id)),
@@ -345,6 +346,7 @@ pub(crate) struct NotThisFrame;
 impl Frame {
     /// Sets `key` to `value` and records the set. `at_thread_root` is asked
     /// only when this frame records its first set.
+    #[inline]
     pub(crate) fn set(
         &mut self,
         key: SlotKey,
@@ -382,6 +384,7 @@ impl Frame {
     /// Undoes a set of this frame, following the tombstone rules. The values
     /// it takes out are returned, to be dropped by the caller once nothing is
     /// borrowed (their `Drop` is user code).
+    #[inline]
     pub(crate) fn reset(&mut self, set: &SetRef) -> Result<Garbage, NotThisFrame> {
         let mut garbage = Garbage::default();
         let (log, index) = locate(&mut self.log, set)?;
@@ -391,21 +394,29 @@ impl Frame {
             return Ok(garbage);
         };
         let key = set.key;
-        if log.entries[index + 1..].iter().any(|e| e.key == key) {
+        let newest = index + 1 == log.entries.len();
+        if !newest && log.entries[index + 1..].iter().any(|e| e.key == key) {
             // A newer set of this slot is live: leave a tombstone.
             log.entries[index].state = EntryState::Tombstone;
             return Ok(garbage);
         }
-        let mut restored = log.entries.remove(index).replaced;
+        // Guards are usually dropped newest first: then the entry is the
+        // log's last one.
+        let entry = if newest {
+            log.entries.pop()
+        } else {
+            Some(log.entries.remove(index))
+        };
+        let mut restored = entry.and_then(|entry| entry.replaced);
         while let Some(below) = log.entries.iter().rposition(|e| e.key == key) {
             if log.entries[below].state != EntryState::Tombstone {
                 break;
             }
             let popped = log.entries.remove(below).replaced;
-            garbage.extend(mem::replace(&mut restored, popped));
+            garbage.keep(mem::replace(&mut restored, popped));
         }
         if let Some(value) = restored {
-            garbage.extend(Some(self.values.replace(key, value)));
+            garbage.keep(Some(self.values.replace(key, value)));
         }
         Ok(garbage)
     }
@@ -420,14 +431,14 @@ impl Frame {
             return garbage;
         };
         let key = set.key;
-        garbage.extend(log.entries[index].replaced.take());
+        garbage.keep(log.entries[index].replaced.take());
         log.entries[index].state = EntryState::Permanent;
         let mut position = 0;
         log.entries.retain_mut(|entry| {
             let older_of_same_slot = position < index && entry.key == key;
             position += 1;
             if older_of_same_slot {
-                garbage.extend(entry.replaced.take());
+                garbage.keep(entry.replaced.take());
             }
             !older_of_same_slot
         });
@@ -441,6 +452,7 @@ impl Frame {
 /// A thread root is shared by every task polled on the thread; a set there
 /// belongs to the party that made it, like a frame of its own, so anyone else
 /// holding its token is in the wrong context.
+#[inline]
 fn locate<'log>(
     log: &'log mut Option<Box<SetLog>>,
     set: &SetRef,
@@ -449,28 +461,37 @@ fn locate<'log>(
         .as_deref_mut()
         .filter(|log| log.frame_id == set.frame_id)
         .ok_or(NotThisFrame)?;
-    let index = log
-        .entries
-        .binary_search_by_key(&set.serial, |entry| entry.serial)
-        .ok();
+    let index = match log.entries.last() {
+        Some(last) if last.serial == set.serial => Some(log.entries.len() - 1),
+        _ => log
+            .entries
+            .binary_search_by_key(&set.serial, |entry| entry.serial)
+            .ok(),
+    };
     if log.at_thread_root && index.is_some_and(|i| log.entries[i].owner != Owner::current()) {
         return Err(NotThisFrame);
     }
     Ok((log, index))
 }
 
-/// Values taken out of a frame, to be dropped once the thread's cell is
+/// User values taken out of a frame, to be dropped once the thread's cell is
 /// released (their `Drop` is user code). Usually one value, so the first is
 /// kept inline and a plain reset does not allocate.
 #[derive(Default)]
 pub(crate) struct Garbage {
-    first: Option<Stored>,
-    rest: Vec<Stored>,
+    first: Option<Erased>,
+    rest: Vec<Erased>,
 }
 
-impl Extend<Stored> for Garbage {
-    fn extend<I: IntoIterator<Item = Stored>>(&mut self, values: I) {
-        for value in values {
+impl Garbage {
+    /// Keeps `value` for later if dropping it could run user code. A
+    /// correlation ID is dropped now: that copies nothing back and runs no
+    /// user code (an inline ID has no destructor; a long one releases its
+    /// string, and an allocator that reads the context meanwhile finds the
+    /// frame borrowed and reads `None`).
+    #[inline]
+    fn keep(&mut self, value: Option<Stored>) {
+        if let Some(Stored::User(Some(value))) = value {
             if self.first.is_none() {
                 self.first = Some(value);
             } else {

@@ -6,10 +6,9 @@ use std::marker::{PhantomData, PhantomPinned};
 use std::pin::Pin;
 
 use crate::current::{self, FrameCell};
-use crate::frame::{Frame, Values};
-use crate::key::SlotKey;
+use crate::frame::{Frame, SetRef, Values};
 use crate::misuse;
-use crate::token::{self, ResetErrorKind, Token};
+use crate::token::{self, Token};
 
 /// Resets a slot when dropped: returned by [`scope`](crate::scope) and
 /// [`Slot::scope`](crate::Slot::scope).
@@ -35,32 +34,27 @@ use crate::token::{self, ResetErrorKind, Token};
 /// ```
 #[must_use = "the value is reset as soon as the guard is dropped"]
 pub struct ScopeGuard {
-    key: SlotKey,
-    token: Option<Token>,
+    /// The set this guard undoes; always of the slot the guard was made for.
+    set: SetRef,
 }
 
 impl ScopeGuard {
-    pub(crate) fn new(key: SlotKey, token: Token) -> Self {
+    #[inline]
+    pub(crate) fn new(token: Token) -> Self {
         Self {
-            key,
-            token: Some(token),
+            set: token.into_set(),
         }
     }
 }
 
 impl Drop for ScopeGuard {
+    #[inline]
     fn drop(&mut self) {
         // A panicking `Drop` during unwinding aborts the process, so errors
-        // are reported, never raised.
-        if let Some(token) = self.token.take()
-            && let Err(error) = token::reset(self.key, token)
-        {
-            misuse::report_guard_outside_context(match error.kind() {
-                ResetErrorKind::WrongContext => "outside the context it was created in",
-                ResetErrorKind::WrongSlot => "with a token of another slot",
-            });
-            // The token goes with it; its own drop does nothing out here.
-            drop(error);
+        // are reported, never raised. Out of its context the set is left as
+        // it is there, as a dropped token's would be.
+        if !token::undo(&self.set) {
+            misuse::report_guard_outside_context("outside the context it was created in");
         }
     }
 }

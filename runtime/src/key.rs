@@ -30,6 +30,7 @@ impl SlotKey {
 
     /// The key kept in `cell`, handed out on first use: declaring a slot is
     /// then a plain `const` initialiser and costs nothing until it is touched.
+    #[inline]
     pub(crate) fn assigned(cell: &AtomicU32) -> SlotKey {
         /// The next key for a user slot.
         static NEXT_USER_KEY: AtomicU32 = AtomicU32::new(SlotKey::FIRST_USER);
@@ -76,6 +77,7 @@ impl Stored {
     ///
     /// Only the built-in correlation ID slot has the fixed key, and it is a
     /// slot of `CorrelationId`, so for it the downcast always succeeds.
+    #[inline]
     pub(crate) fn of<T: Any + Send + Sync>(key: SlotKey, value: T) -> Stored {
         if key.is_correlation_id() {
             let mut value = Some(value);

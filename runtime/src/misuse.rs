@@ -71,7 +71,7 @@ pub(crate) fn report_root_leak(slot: &'static str, setter: Owner, viewer: Owner)
     ));
 }
 
-/// `why` says where the guard was dropped, e.g. "outside the context it was
+/// `why` says where the guard was dropped: "outside the context it was
 /// created in".
 pub(crate) fn report_guard_outside_context(why: &str) {
     report(format_args!(

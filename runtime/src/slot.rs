@@ -80,7 +80,13 @@ impl<T: 'static> Slot<T> {
         self.name
     }
 
+    #[inline]
     pub(crate) fn key(&self) -> SlotKey {
+        // Known at compile time wherever the built-in slot is named, as in
+        // `correlated::set` and `correlated::scope`.
+        if std::ptr::addr_eq(self, &CORRELATION_ID) {
+            return SlotKey::CORRELATION_ID;
+        }
         SlotKey::assigned(&self.key)
     }
 }
@@ -142,6 +148,7 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// TENANT.reset(outer).unwrap();
     /// assert_eq!(TENANT.get(), None);
     /// ```
+    #[inline]
     pub fn set(&'static self, value: T) -> Token {
         let key = self.key();
         token::set(key, self.name, Stored::of(key, value))
@@ -190,8 +197,9 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// }
     /// assert_eq!(TENANT.get(), None);
     /// ```
+    #[inline]
     pub fn scope(&'static self, value: T) -> ScopeGuard {
-        ScopeGuard::new(self.key(), self.set(value))
+        ScopeGuard::new(self.set(value))
     }
 }
 

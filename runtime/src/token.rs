@@ -144,6 +144,7 @@ impl fmt::Display for ResetError {
 impl std::error::Error for ResetError {}
 
 /// Sets `key` in the current frame.
+#[inline]
 pub(crate) fn set(key: SlotKey, slot_name: &'static str, value: Stored) -> Token {
     let set = with_frame(|frame| frame.set(key, slot_name, value, current::at_thread_root))
         .unwrap_or(SetRef::unrecorded(key));
@@ -151,18 +152,41 @@ pub(crate) fn set(key: SlotKey, slot_name: &'static str, value: Stored) -> Token
 }
 
 /// Undoes the set behind `token`, which must be a set of `key`.
+#[inline]
 pub(crate) fn reset(key: SlotKey, token: Token) -> Result<(), ResetError> {
     let error = |kind, token| Err(ResetError { kind, token });
     if token.set.key() != key {
         return error(ResetErrorKind::WrongSlot, token);
     }
-    match with_frame(|frame| frame.reset(&token.set)) {
+    if undo(&token.set) {
+        // The token is spent; its `Drop` would look for the entry again.
+        let _spent = ManuallyDrop::new(token);
+        Ok(())
+    } else {
+        error(ResetErrorKind::WrongContext, token)
+    }
+}
+
+/// Undoes `set` in the current frame; `false`, changing nothing, when the set
+/// belongs to another context.
+#[inline]
+pub(crate) fn undo(set: &SetRef) -> bool {
+    match with_frame(|frame| frame.reset(set)) {
         Some(Ok(garbage)) => {
-            // The token is spent; its `Drop` would look for the entry again.
-            let _spent = ManuallyDrop::new(token);
+            // User values are dropped only after the thread's cell is released.
             drop(garbage);
-            Ok(())
+            true
         }
-        Some(Err(NotThisFrame)) | None => error(ResetErrorKind::WrongContext, token),
+        Some(Err(NotThisFrame)) | None => false,
+    }
+}
+
+impl Token {
+    /// The set this token undoes, for an owner that undoes it by reference
+    /// ([`undo`]): a guard, which cannot move a token out in its `Drop`.
+    /// Nothing is made permanent: the owner is now responsible for the set.
+    #[inline]
+    pub(crate) fn into_set(self) -> SetRef {
+        ManuallyDrop::new(self).set
     }
 }

@@ -78,6 +78,15 @@ pub(crate) fn sync_scope_guard(id: CorrelationId, x: u64) -> u64 {
     work(x)
 }
 
+/// Sets the ID by hand and resets it with the token.
+#[inline(never)]
+pub(crate) fn sync_set_reset(id: CorrelationId, x: u64) -> u64 {
+    let token = correlated::set(id);
+    let result = work(x);
+    correlated::reset(token).expect("reset where it was set");
+    result
+}
+
 #[inline(never)]
 pub(crate) fn sync_task_local(id: CorrelationId, x: u64) -> u64 {
     TASK_ID.sync_scope(id, || work(x))
