@@ -18,6 +18,11 @@
 //!   generator, to separate the layer from the generator).
 //! - `http_incoming_id`: a trusted peer sends an ID; each layer keeps it,
 //!   passes it to the handler and echoes it.
+//! - `http_stream_16`: as `http_incoming_id`, with a response body of 16
+//!   frames, polled to its end: bare, behind correlated's layer (whose
+//!   body enters the request's context for every frame), and behind
+//!   tower-http's `TraceLayer` (whose body enters its span for every frame;
+//!   no subscriber, as in a service that only logs at INFO).
 
 #[allow(dead_code)]
 mod support;
@@ -78,5 +83,29 @@ fn http_incoming_id(c: &mut Criterion) {
     group(c, "http_incoming_id", Some(HeaderValue::from(&id)));
 }
 
-criterion_group!(benches, http_new_id, http_incoming_id);
+/// A 16-frame body behind each layer; per-frame costs are the difference
+/// from `http_incoming_id`'s rows, divided by 16 (docs/performance.md).
+fn http_stream_16(c: &mut Criterion) {
+    use support::http::streaming::{bare, correlated, serve, trace_layer};
+
+    let id = CorrelationId::generate();
+    let incoming = HeaderValue::from(&id);
+    let incoming = Some(&incoming);
+    let mut group = c.benchmark_group("http_stream_16");
+    let mut bare = bare();
+    group.bench_function("no_layer", |b| {
+        b.iter(|| serve(&mut bare, request(incoming)))
+    });
+    let mut correlated = correlated();
+    group.bench_function("correlate_layer", |b| {
+        b.iter(|| serve(&mut correlated, request(incoming)))
+    });
+    let mut traced = trace_layer();
+    group.bench_function("tower_http_trace_layer", |b| {
+        b.iter(|| serve(&mut traced, request(incoming)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, http_new_id, http_incoming_id, http_stream_16);
 criterion_main!(benches);

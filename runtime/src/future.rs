@@ -145,12 +145,15 @@ impl<T: fmt::Debug> fmt::Debug for Correlated<T> {
     }
 }
 
+// For integrations that keep one frame across several values of a piece of
+// work (a service's `call`, its future, then the response body); a build
+// without them does not use these.
+#[allow(dead_code)]
 impl<T> Correlated<T> {
     /// Makes the inner value with `make`, already in the context it will be
     /// polled in: one frame for a service's `call` and for its future, so
     /// that what `call` sets is still seen when the future runs, as in an
     /// `async fn`'s first poll.
-    #[cfg(feature = "tower")]
     pub(crate) fn make_in(values: Values, make: impl FnOnce() -> T) -> Self {
         let frame = FrameCell::new(Frame::new(values));
         let inner = in_frame(&frame, make);
@@ -158,6 +161,34 @@ impl<T> Correlated<T> {
             frame,
             inner: Some(inner),
         }
+    }
+
+    /// Wraps `inner` in a frame taken from another correlated value
+    /// ([`Correlated::take_frame`]): everything set there is still set.
+    pub(crate) fn in_frame_of(frame: FrameCell, inner: T) -> Self {
+        Self {
+            frame,
+            inner: Some(inner),
+        }
+    }
+
+    /// Takes the frame, with what was set in it, for what follows this
+    /// value; an empty frame is left behind. The frame is not entered
+    /// between polls, so it may move.
+    pub(crate) fn take_frame(self: Pin<&mut Self>) -> FrameCell {
+        let empty = FrameCell::new(Frame::new(Values::default()));
+        std::mem::replace(self.project().frame, empty)
+    }
+
+    /// Runs `f` on the pinned inner value with the context current; `None`
+    /// once a future has completed.
+    pub(crate) fn in_context<R>(
+        self: Pin<&mut Self>,
+        f: impl FnOnce(Pin<&mut T>) -> R,
+    ) -> Option<R> {
+        let this = self.project();
+        let inner = this.inner;
+        in_frame(this.frame, || inner.as_pin_mut().map(f))
     }
 }
 

@@ -711,3 +711,78 @@ async fn errors_and_panics_are_answered_with_the_id_echoed() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.id(), "e2e-after-9003");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_is_made_and_logged_under_the_requests_id_while_it_streams() {
+    let service = start().await;
+    let id = "e2e-stream-10001";
+    let answer = service.get("/stream", &[(HEADER, id)]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.id(), id);
+    let expected: String = (0..4).map(|n| format!("chunk {n} {id}\n")).collect();
+    assert_eq!(answer.body, expected, "every chunk saw the request's ID");
+    let lines = logs().carrying(id);
+    let chunks = lines.iter().filter(|line| line.contains("stream: chunk"));
+    assert_eq!(
+        chunks.count(),
+        4,
+        "one line per chunk, each under {id}: {lines:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_sent_events_carry_and_log_the_requests_id() {
+    let service = start().await;
+    let id = "e2e-events-10002";
+    let answer = service.get("/events", &[(HEADER, id)]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.id(), id);
+    let data: Vec<&str> = answer
+        .body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .collect();
+    assert_eq!(
+        data, [id; 3],
+        "every event saw the request's ID: {:?}",
+        answer.body
+    );
+    let lines = logs().carrying(id);
+    let sent = lines.iter().filter(|line| line.contains("events: sent"));
+    assert_eq!(sent.count(), 3, "{lines:#?}");
+
+    // Without a header, the events carry the generated ID that was echoed.
+    let answer = service.get("/events", &[]).await;
+    let echoed = answer.id().to_owned();
+    assert_generated_v7(&echoed);
+    assert!(
+        answer
+            .body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .all(|data| data == echoed),
+        "{:?}",
+        answer.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_streams_each_see_only_their_own_id() {
+    let service = Arc::new(start().await);
+    let streams: Vec<_> = (0..50)
+        .map(|i| {
+            let service = Arc::clone(&service);
+            tokio::spawn(async move {
+                let id = format!("e2e-streams-{i:03}");
+                let answer = service.get("/stream", &[(HEADER, &id)]).await;
+                (id, answer)
+            })
+        })
+        .collect();
+    for stream in streams {
+        let (id, answer) = bounded("a stream", stream).await.expect("the client task");
+        assert_eq!(answer.id(), id);
+        let expected: String = (0..4).map(|n| format!("chunk {n} {id}\n")).collect();
+        assert_eq!(answer.body, expected);
+    }
+}

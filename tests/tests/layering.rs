@@ -31,10 +31,14 @@ const TOWER: &[(&str, &[&str])] = &[
     ("trust", &[]),
     ("peer", &[]),
     ("trace_context", &[]),
-    ("future", &[]),
+    ("body", &[]),
+    ("future", &["body"]),
     ("client", &[]),
     ("decision", &["peer", "trace_context", "trust"]),
-    ("layer", &["decision", "future", "peer", "trace_context"]),
+    (
+        "layer",
+        &["body", "decision", "future", "peer", "trace_context"],
+    ),
     ("config", &["decision", "layer", "peer", "trust"]),
 ];
 

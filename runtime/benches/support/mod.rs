@@ -174,7 +174,7 @@ pub(crate) mod http {
     use std::hint::black_box;
     use std::net::SocketAddr;
 
-    use correlated::tower::CorrelationLayer;
+    use correlated::tower::{CorrelationLayer, ResponseBody};
     use http::{HeaderName, HeaderValue, Request, Response};
     use tower::Service;
     use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -210,15 +210,25 @@ pub(crate) mod http {
         tower::service_fn(handler)
     }
 
-    /// The service behind correlated's layer, trusting the loopback peer that
-    /// `request` claims.
-    pub(crate) fn correlated() -> impl Stack {
-        let layer = CorrelationLayer::builder()
+    /// correlated's layer, reading `HEADER` and trusting the loopback peer
+    /// that `request` claims.
+    pub(crate) fn correlated_layer() -> CorrelationLayer {
+        CorrelationLayer::builder()
             .header(HEADER)
             .trust("127.0.0.1")
             .unwrap()
-            .build();
+            .build()
+    }
+
+    /// The service behind correlated's layer.
+    pub(crate) fn correlated() -> impl Stack {
+        let layer = correlated_layer();
+        // The body wrapper is taken off again, as a server drops it after
+        // the last frame: the frame it carries is dropped there.
         tower::ServiceBuilder::new()
+            .map_response(|response: Response<ResponseBody<()>>| {
+                response.map(|body| body.into_inner().unwrap_or_default())
+            })
             .layer(layer)
             .service_fn(handler)
     }
@@ -242,6 +252,84 @@ pub(crate) mod http {
             .extensions_mut()
             .insert(SocketAddr::from(([127, 0, 0, 1], 40_000)));
         request
+    }
+
+    /// The same stacks around a handler whose body has 16 frames, and a
+    /// server loop that polls the body to its end.
+    pub(crate) mod streaming {
+        use std::convert::Infallible;
+        use std::pin::Pin;
+        use std::task::{Context as TaskContext, Poll};
+
+        use bytes::Bytes;
+        use http::{Request, Response};
+        use http_body::{Body, Frame};
+        use tower::Service;
+        use tower_http::trace::TraceLayer;
+
+        use super::drive;
+
+        /// Sixteen frames of static bytes: no allocation per frame.
+        pub(crate) struct Chunks(u8);
+
+        impl Body for Chunks {
+            type Data = Bytes;
+            type Error = Infallible;
+
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut TaskContext<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+                if self.0 == 0 {
+                    return Poll::Ready(None);
+                }
+                self.0 -= 1;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+                    b"0123456789abcdef",
+                )))))
+            }
+        }
+
+        /// Requests with a body type (an empty one), as `TraceLayer` needs.
+        pub(crate) type Req = Request<http_body_util::Empty<Bytes>>;
+
+        async fn handler(request: Req) -> Result<Response<Chunks>, Infallible> {
+            std::hint::black_box(&request);
+            Ok(Response::new(Chunks(16)))
+        }
+
+        pub(crate) fn bare() -> impl Service<Req, Response = Response<Chunks>, Error = Infallible> {
+            tower::service_fn(handler)
+        }
+
+        pub(crate) fn correlated()
+        -> impl Service<Req, Response = Response<impl Body>, Error = Infallible> {
+            tower::ServiceBuilder::new()
+                .layer(super::correlated_layer())
+                .service_fn(handler)
+        }
+
+        pub(crate) fn trace_layer()
+        -> impl Service<Req, Response = Response<impl Body>, Error = Infallible> {
+            tower::ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .service_fn(handler)
+        }
+
+        /// One request through `service` and its body to the last frame.
+        pub(crate) fn serve<S, B>(service: &mut S, request: Request<()>)
+        where
+            S: Service<Req, Response = Response<B>, Error = Infallible>,
+            B: Body,
+        {
+            let request = request.map(|()| http_body_util::Empty::new());
+            drive(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
+            let response = drive(service.call(request)).unwrap();
+            let mut body = std::pin::pin!(response.into_body());
+            while let Some(frame) = drive(std::future::poll_fn(|cx| body.as_mut().poll_frame(cx))) {
+                std::hint::black_box(frame.is_ok());
+            }
+        }
     }
 
     /// One request through `service`, as a server would: ready, call, poll.

@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Request, StatusCode};
+use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use correlated::correlated;
 use correlated::tower::{CorrelationLayer, InvalidTrustedSource, PropagateCorrelationLayer};
@@ -55,6 +56,8 @@ pub(crate) fn app(
         .route("/signup", post(signup))
         .route("/fail", get(fail))
         .route("/panic", get(panics))
+        .route("/stream", get(stream))
+        .route("/events", get(events))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -160,6 +163,44 @@ async fn fail() -> Result<String, StatusCode> {
 async fn panics() -> String {
     tracing::error!("panic: about to panic");
     panic!("handler bug")
+}
+
+/// The ID of the request, as text (`-` outside any).
+fn current_id() -> String {
+    correlated::current().map_or_else(|| "-".to_owned(), |id| id.to_string())
+}
+
+/// A chunked body made while it streams, after the handler has returned:
+/// every chunk, and its log line, carries the request's ID.
+#[correlated]
+async fn stream() -> Body {
+    tracing::info!("stream: starting");
+    let chunks = futures::stream::unfold(0_u32, |n| async move {
+        if n == 4 {
+            return None;
+        }
+        tokio::task::yield_now().await;
+        tracing::info!(n, "stream: chunk");
+        let chunk = format!("chunk {n} {}\n", current_id());
+        Some((Ok::<_, std::convert::Infallible>(chunk), n + 1))
+    });
+    Body::from_stream(chunks)
+}
+
+/// Server-sent events: each event's data is the request's ID, and each is
+/// logged under it.
+#[correlated]
+async fn events() -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    tracing::info!("events: subscribed");
+    let events = futures::stream::unfold(0_u32, |n| async move {
+        if n == 3 {
+            return None;
+        }
+        tokio::task::yield_now().await;
+        tracing::info!(n, "events: sent");
+        Some((Ok(Event::default().data(current_id())), n + 1))
+    });
+    Sse::new(events)
 }
 
 /// What the example logs: INFO and up, plus correlated's DEBUG lines (a

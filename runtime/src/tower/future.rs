@@ -8,12 +8,14 @@ use std::task::{Context as TaskContext, Poll, ready};
 use ::http::{HeaderName, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
+use super::body::ResponseBody;
 use crate::future::Correlated;
 
 pin_project! {
     /// The response future of [`CorrelationService`](super::CorrelationService):
     /// the inner service's future running in the request's context, followed
-    /// by the echo of the ID in the response header.
+    /// by the echo of the ID in the response header. The response's body
+    /// carries on in the same context ([`ResponseBody`]).
     ///
     /// # Examples
     ///
@@ -67,17 +69,22 @@ impl<F> ResponseFuture<F> {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: Default,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = match this.state.project() {
-            // An error has no headers to echo into: it passes through as is.
-            StateProj::Called { future } => ready!(future.poll(cx))?,
+            StateProj::Called { mut future } => {
+                // An error has no headers to echo into: it passes through as is.
+                let response = ready!(future.as_mut().poll(cx))?;
+                // The body streams in the frame the handler ran in, with what
+                // it set there.
+                let frame = future.take_frame();
+                response.map(|body| ResponseBody::new(frame, body))
+            }
             StateProj::Rejected => {
-                let mut response = Response::new(B::default());
+                let mut response = Response::new(ResponseBody::empty());
                 *response.status_mut() = StatusCode::BAD_REQUEST;
                 response
             }

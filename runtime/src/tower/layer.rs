@@ -7,6 +7,7 @@ use ::http::{HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::body::ResponseBody;
 use super::decision::{Config, Decision};
 use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
@@ -51,9 +52,12 @@ use crate::future::Correlated;
 ///
 /// # Response bodies
 ///
-/// The response body type must implement `Default` (as axum's `Body`,
-/// tonic's `Body`, `String` and http-body-util's `Full` and `Empty` do), so
-/// the layer can build the `400` of [`OnInvalid::Reject`].
+/// Responses carry a [`ResponseBody`]: the inner body, polled (and dropped)
+/// in the request's context, so chunked bodies, server-sent events and gRPC
+/// streams stay correlated after the handler returned. It implements
+/// `http_body::Body` with the inner body's data and error types, as axum,
+/// hyper and tonic expect. Any body type works (no `Default` needed): the
+/// `400` of [`OnInvalid::Reject`] has an empty body of the wrapper's own.
 ///
 /// # Examples
 ///
@@ -83,7 +87,7 @@ use crate::future::Correlated;
 /// request.extensions_mut().insert("10.1.2.3:5000".parse::<SocketAddr>().unwrap());
 /// let response = service.clone().oneshot(request).await.unwrap();
 /// assert_eq!(response.headers()["x-correlation-id"], "req-42");
-/// assert_eq!(response.body(), "handled req-42");
+/// assert_eq!(response.body().get_ref().unwrap(), "handled req-42");
 ///
 /// // From anyone else: replaced by a new UUIDv7.
 /// let request = Request::builder()
@@ -193,9 +197,8 @@ impl<S, P, ReqBody, ResBody> Service<Request<ReqBody>> for CorrelationService<S,
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     P: PeerAddr<ReqBody>,
-    ResBody: Default,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 

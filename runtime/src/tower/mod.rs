@@ -103,18 +103,21 @@
 //!     .unwrap();
 //! request.extensions_mut().insert("10.0.0.7:5000".parse::<SocketAddr>().unwrap());
 //! let response = service.oneshot(request).await.unwrap();
-//! assert_eq!(response.body(), "req-1");
+//! assert_eq!(response.body().get_ref().unwrap(), "req-1");
 //! # });
 //! ```
 
 // Module order, one way: each module uses only those above it.
-//   trust, peer, trace_context, future, client: no other tower module
+//   trust, peer, trace_context, body, client: no other tower module
+//   future:   the response future, whose response carries a `body`
 //   decision: `Config`, `Decision`, `OnInvalid`; which ID a request runs with
-//   layer:    `CorrelationLayer` (made from a `Config`), `CorrelationService`
+//   layer:    `CorrelationLayer` (made from a `Config`), `CorrelationService`,
+//             whose responses are `Response<ResponseBody<_>>`
 //   config:   `CorrelationLayerBuilder`, which builds the layer with
 //             `CorrelationLayer::from_parts`; and `CorrelationLayer::new`,
 //             `builder`, `Default`, so that `layer` never names the builder
 
+mod body;
 mod client;
 mod config;
 mod decision;
@@ -124,6 +127,7 @@ mod peer;
 mod trace_context;
 mod trust;
 
+pub use body::ResponseBody;
 pub use client::{PropagateCorrelationLayer, PropagateCorrelationService};
 pub use config::CorrelationLayerBuilder;
 pub use decision::OnInvalid;

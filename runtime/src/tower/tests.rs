@@ -49,7 +49,10 @@ where
     }));
     let response = block_on(service.oneshot(request)).unwrap();
     let seen = seen.lock().unwrap().take();
-    (response, seen)
+    (
+        response.map(|body| body.into_inner().unwrap_or_default()),
+        seen,
+    )
 }
 
 fn request(header: Option<&[u8]>, peer: Option<&str>) -> Request<()> {
@@ -65,7 +68,7 @@ fn request(header: Option<&[u8]>, peer: Option<&str>) -> Request<()> {
     request
 }
 
-fn echoed(response: &Response<String>) -> &str {
+fn echoed<B>(response: &Response<B>) -> &str {
     response.headers()[X_CORRELATION_ID].to_str().unwrap()
 }
 
@@ -400,7 +403,7 @@ fn the_inner_call_itself_runs_in_the_requests_context() {
     }));
     let response =
         block_on(service.oneshot(request(Some(VALID.as_bytes()), Some("127.0.0.1")))).unwrap();
-    assert_eq!(response.body(), VALID);
+    assert_eq!(response.body().get_ref().unwrap(), VALID);
     assert_eq!(crate::current(), None, "nothing leaks out of `call`");
 }
 
@@ -423,7 +426,10 @@ fn what_call_sets_is_seen_by_its_future_and_nowhere_else() {
     }));
     let response =
         block_on(service.oneshot(request(Some(VALID.as_bytes()), Some("127.0.0.1")))).unwrap();
-    assert_eq!(response.body(), &format!("/orders {VALID}"));
+    assert_eq!(
+        response.body().get_ref().unwrap(),
+        &format!("/orders {VALID}")
+    );
     assert_eq!(ROUTE.get(), None, "nothing leaks out of the request");
     assert_eq!(crate::current(), None);
 }
@@ -829,4 +835,166 @@ mod logging {
         let (lines, _) = logged(&layer, request(None, Some("127.0.0.1")));
         assert!(lines.is_empty(), "{lines:?}");
     }
+}
+
+// --- The response body --------------------------------------------------
+
+/// A body of `n` frames, each made when polled: the ID current then, or `-`.
+/// Its drop records the ID current then in `dropped_under`.
+struct IdsWhilePolled {
+    left: u32,
+    dropped_under: Arc<std::sync::Mutex<Option<Option<String>>>>,
+    fail_at: Option<u32>,
+}
+
+#[derive(Debug, PartialEq)]
+struct BodyFailed(u32);
+
+impl http_body::Body for IdsWhilePolled {
+    type Data = bytes::Bytes;
+    type Error = BodyFailed;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, BodyFailed>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        if self.fail_at == Some(self.left) {
+            return std::task::Poll::Ready(Some(Err(BodyFailed(self.left))));
+        }
+        let id = crate::current().map_or_else(|| "-".to_owned(), |id| id.to_string());
+        let route = ROUTE.get().unwrap_or("-");
+        let data = bytes::Bytes::from(format!("{id} {route};"));
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(u64::from(self.left) * 1000)
+    }
+}
+
+impl Drop for IdsWhilePolled {
+    fn drop(&mut self) {
+        *self.dropped_under.lock().unwrap() = Some(crate::current().map(|id| id.to_string()));
+    }
+}
+
+crate::slot! { static ROUTE: &'static str; }
+
+type DroppedUnder = Arc<std::sync::Mutex<Option<Option<String>>>>;
+
+/// A service whose handler sets `ROUTE` in the request's context (not in a
+/// `#[correlated]` frame of its own) and answers with an `IdsWhilePolled`.
+fn streaming(
+    frames: u32,
+    fail_at: Option<u32>,
+) -> (
+    impl tower::Service<
+        Request<()>,
+        Response = Response<ResponseBody<IdsWhilePolled>>,
+        Error = Infallible,
+    >,
+    DroppedUnder,
+) {
+    let dropped_under = DroppedUnder::default();
+    let record = Arc::clone(&dropped_under);
+    let service = trusting(&["127.0.0.1"]).layer(service_fn(move |_: Request<()>| {
+        let dropped_under = Arc::clone(&record);
+        async move {
+            drop(ROUTE.set("/feed"));
+            Ok::<_, Infallible>(Response::new(IdsWhilePolled {
+                left: frames,
+                dropped_under,
+                fail_at,
+            }))
+        }
+    }));
+    (service, dropped_under)
+}
+
+fn poll_frame<B: http_body::Body + Unpin>(
+    body: &mut B,
+) -> Option<Result<http_body::Frame<B::Data>, B::Error>> {
+    use http_body_util::BodyExt;
+    block_on(body.frame())
+}
+
+#[test]
+fn the_body_streams_in_the_handlers_context_with_what_it_set() {
+    let _serial = crate::tracing_test_lock();
+    let (service, _) = streaming(3, None);
+    let response =
+        block_on(service.oneshot(request(Some(VALID.as_bytes()), Some("127.0.0.1")))).unwrap();
+    let mut body = response.into_body();
+    for _ in 0..3 {
+        let frame = poll_frame(&mut body).unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), format!("{VALID} /feed;"));
+        assert_eq!(crate::current(), None, "nothing leaks out of a poll");
+        assert_eq!(ROUTE.get(), None);
+    }
+    assert!(poll_frame(&mut body).is_none());
+}
+
+#[test]
+fn a_body_dropped_mid_stream_is_dropped_in_the_requests_context() {
+    let _serial = crate::tracing_test_lock();
+    let (service, dropped_under) = streaming(5, None);
+    let response =
+        block_on(service.oneshot(request(Some(VALID.as_bytes()), Some("127.0.0.1")))).unwrap();
+    let mut body = response.into_body();
+    assert!(poll_frame(&mut body).is_some());
+    drop(body); // the client went away
+    assert_eq!(*dropped_under.lock().unwrap(), Some(Some(VALID.to_owned())));
+    assert_eq!(crate::current(), None);
+}
+
+#[test]
+fn a_body_error_passes_through_as_it_came() {
+    let _serial = crate::tracing_test_lock();
+    let (service, _) = streaming(3, Some(1));
+    let response =
+        block_on(service.oneshot(request(Some(VALID.as_bytes()), Some("127.0.0.1")))).unwrap();
+    let mut body = response.into_body();
+    assert!(poll_frame(&mut body).unwrap().is_ok());
+    assert_eq!(poll_frame(&mut body).unwrap().unwrap_err(), BodyFailed(1));
+}
+
+#[test]
+fn size_hint_and_end_of_stream_pass_through() {
+    use http_body::Body as _;
+    let _serial = crate::tracing_test_lock();
+    let (service, _) = streaming(2, None);
+    let response = block_on(service.oneshot(request(None, None))).unwrap();
+    let mut body = response.into_body();
+    assert_eq!(body.size_hint().exact(), Some(2000));
+    assert!(!body.is_end_stream());
+    poll_frame(&mut body);
+    poll_frame(&mut body);
+    assert_eq!(body.size_hint().exact(), Some(0));
+    assert!(body.is_end_stream());
+}
+
+#[test]
+fn trailers_pass_through() {
+    use http_body_util::BodyExt;
+    let _serial = crate::tracing_test_lock();
+    let service = CorrelationLayer::new().layer(service_fn(|_: Request<()>| async {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        let body = http_body_util::StreamBody::new(futures::stream::iter([
+            Ok::<_, Infallible>(http_body::Frame::data(bytes::Bytes::from_static(b"m"))),
+            Ok(http_body::Frame::trailers(trailers)),
+        ]));
+        Ok::<_, Infallible>(Response::new(body))
+    }));
+    let response = block_on(service.oneshot(request(None, None))).unwrap();
+    let collected = block_on(response.into_body().collect()).unwrap();
+    assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
 }

@@ -66,7 +66,7 @@ crate::slot! {
     ///     .unwrap();
     /// request.extensions_mut().insert("10.0.0.7:5000".parse::<SocketAddr>().unwrap());
     /// let response = service.oneshot(request).await.unwrap();
-    /// assert_eq!(response.body(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// assert_eq!(response.body().get_ref().unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
     /// assert_eq!(TRACE_ID.get(), None); // only inside the request
     /// # });
     /// ```
