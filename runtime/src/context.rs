@@ -76,6 +76,79 @@ pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
     f(current().as_ref())
 }
 
+/// Binds a callback to the current context: the returned callback calls `f`
+/// in a snapshot of the context current now, and the future `f` returns is
+/// polled and dropped in that snapshot, whenever and wherever the callback
+/// is called.
+///
+/// For APIs that take a callback and call it later, after the code that
+/// registered it has returned: axum's `WebSocketUpgrade::on_upgrade`, or
+/// handlers kept by a scheduler or an event bus. A plain callback would
+/// run in no context there, or in whatever context the caller of the
+/// callback has. This is [`Context::current()`](Context::current) followed by
+/// [`Context::bind`], which gives the details.
+///
+/// The returned callback is `Send` when `f` is, and `'static` when `f`, `A`
+/// and `Fut` are, as axum requires. The API's bounds do not reach the
+/// closure through `bind`: a closure that calls methods on its argument
+/// needs the argument's type written, `|socket: WebSocket| async move { .. }`.
+///
+/// # Examples
+///
+/// In an axum handler, `ws.on_upgrade(correlated::bind(serve))` serves the
+/// socket in the request's context, after the response that
+/// ended the request has gone. Here with a stand-in for `on_upgrade` that
+/// has its bounds and, like it, calls the callback later, elsewhere (here on
+/// another thread):
+///
+/// ```
+/// use std::future::Future;
+/// use correlated::{Correlate, CorrelationId};
+///
+/// struct Socket;
+///
+/// /// Like axum's `WebSocketUpgrade::on_upgrade`.
+/// fn on_upgrade<C, Fut>(callback: C) -> std::thread::JoinHandle<()>
+/// where
+///     C: FnOnce(Socket) -> Fut + Send + 'static,
+///     Fut: Future<Output = ()> + Send + 'static,
+/// {
+///     std::thread::spawn(move || futures::executor::block_on(callback(Socket)))
+/// }
+///
+/// async fn serve(_socket: Socket) {
+///     assert_eq!(correlated::current().unwrap(), "req-1");
+/// }
+///
+/// let upgraded = futures::executor::block_on(
+///     async { on_upgrade(correlated::bind(serve)) }
+///         .correlated(CorrelationId::parse("req-1").unwrap()),
+/// );
+/// upgraded.join().unwrap();
+/// ```
+///
+/// The caller's later sets never reach the callback:
+///
+/// ```
+/// use correlated::CorrelationId;
+///
+/// let guard = correlated::scope(CorrelationId::parse("req-1").unwrap());
+/// let callback = correlated::bind(|n: u32| async move { (n, correlated::current()) });
+/// drop(guard);
+/// let _later = correlated::scope(CorrelationId::parse("later").unwrap());
+///
+/// let (n, seen) = futures::executor::block_on(callback(7));
+/// assert_eq!((n, seen.unwrap().as_str()), (7, "req-1"));
+/// assert_eq!(correlated::current().unwrap(), "later");
+/// ```
+#[must_use = "the bound callback does nothing until it is called"]
+pub fn bind<A, F, Fut>(f: F) -> impl FnOnce(A) -> Correlated<Fut>
+where
+    F: FnOnce(A) -> Fut,
+{
+    Context::current().bind(f)
+}
+
 /// A captured set of slot values: the correlation ID and every user slot.
 ///
 /// Capture the current one with [`Context::current`], then run code in it on
@@ -274,6 +347,61 @@ impl Context {
     /// ```
     pub fn wrap<T>(&self, inner: T) -> Correlated<T> {
         Correlated::new(self.values.clone(), inner)
+    }
+
+    /// Binds a callback to this context: the returned callback calls `f` in
+    /// it, and the future `f` returns is polled and dropped in it.
+    /// [`bind`] does the same with the context current at the call.
+    ///
+    /// For APIs that call a callback later, such as axum's
+    /// `WebSocketUpgrade::on_upgrade`, when the context of the code that
+    /// registered it has ended.
+    ///
+    /// - **One context for `f` and its future.** The call of `f` (the
+    ///   synchronous part that builds the future) and the future share one
+    ///   copy of this context, as the start of an `async fn` and the rest
+    ///   of its body do: what `f` sets is still set when the future is
+    ///   polled. The future is a [`Correlated`] future: its context is
+    ///   current for every poll and while it is dropped, also when it is
+    ///   cancelled, and at no other time.
+    /// - **Snapshots.** Nothing set in `f` or its future reaches the code
+    ///   that calls the callback or a clone of this `Context`, and what the
+    ///   caller sets after binding never reaches them.
+    /// - **`Send + 'static`.** The returned callback is `Send` when `f` is,
+    ///   and `'static` when `f`, `A` and `Fut` are (a `Context` is both);
+    ///   the future is `Send` when `Fut` is.
+    ///
+    /// It takes one argument, what `on_upgrade` and most such APIs pass.
+    /// There is no zero-argument variant: a future that exists already is
+    /// attached with [`Context::wrap`] or
+    /// [`.in_current_context()`](Correlate::in_current_context), and a
+    /// `FnOnce() -> Fut` callback is `let bound = ctx.bind(|()| make());`
+    /// then `move || bound(())`. Callbacks called more than once (`FnMut`,
+    /// retries) wrap each future they make with [`Context::wrap`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::{Context, CorrelationId};
+    ///
+    /// let ctx = Context::new().with_correlation_id(CorrelationId::parse("ws-1").unwrap());
+    /// let on_message = ctx.bind(|text: String| {
+    ///     let built_in = correlated::current(); // the synchronous part
+    ///     async move { (text, built_in, correlated::current()) }
+    /// });
+    ///
+    /// let (text, built_in, polled_in) = futures::executor::block_on(on_message("hi".into()));
+    /// assert_eq!(text, "hi");
+    /// assert_eq!(built_in.unwrap(), "ws-1");
+    /// assert_eq!(polled_in.unwrap(), "ws-1");
+    /// assert_eq!(correlated::current(), None);
+    /// ```
+    #[must_use = "the bound callback does nothing until it is called"]
+    pub fn bind<A, F, Fut>(self, f: F) -> impl FnOnce(A) -> Correlated<Fut>
+    where
+        F: FnOnce(A) -> Fut,
+    {
+        move |arg| Correlated::make_in(self.values, || f(arg))
     }
 
     pub(crate) fn into_values(self) -> Values {

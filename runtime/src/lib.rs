@@ -27,6 +27,9 @@
 //!   exactly that set; [`Slot::scope`] does both around a block;
 //! - a [`Context`] is a snapshot of every slot, to run code in
 //!   ([`Context::run`]) or to attach to a future ([`Context::wrap`]);
+//! - [`bind`] (and [`Context::bind`]) turns a callback that another API calls
+//!   later, such as a websocket upgrade, into one whose future runs in the
+//!   context captured at the bind;
 //! - a [`Correlated`] future owns its context and makes it current only while
 //!   it is polled, so concurrent tasks on one thread never see each other's
 //!   values.
@@ -101,7 +104,7 @@ pub mod tower;
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub mod tracing;
 
-pub use context::{Context, Correlate, current, with_current};
+pub use context::{Context, Correlate, bind, current, with_current};
 pub use correlated_macros::correlated;
 pub use future::Correlated;
 pub use guard::ScopeGuard;
