@@ -1,6 +1,6 @@
 //! The whole story, end to end: starts the example service on loopback, sends
-//! it requests through real HTTP clients, and prints for each the ID echoed in
-//! the response and the log lines that carry it. Exits 0 only if every check
+//! it requests through real HTTP clients (and a websocket client), and prints
+//! for each the ID echoed in the response and the log lines that carry it. Exits 0 only if every check
 //! holds.
 //!
 //! ```sh
@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -35,6 +36,7 @@ const UNTRUSTED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 struct Answer {
     status: StatusCode,
     echoed: Option<String>,
+    body: String,
 }
 
 struct Demo {
@@ -68,14 +70,59 @@ impl Demo {
         }
         let request = request.body(Body::empty()).expect("a well-formed request");
         let response = client.request(request).await.expect("the service answers");
+        let status = response.status();
+        let echoed = response
+            .headers()
+            .get("x-correlation-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a whole body")
+            .to_bytes();
         Answer {
-            status: response.status(),
-            echoed: response
-                .headers()
-                .get("x-correlation-id")
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned),
+            status,
+            echoed,
+            body: String::from_utf8_lossy(&body).into_owned(),
         }
+    }
+
+    /// Opens a websocket on `/ws` with `x-correlation-id: {id}`, sends
+    /// `messages` texts and returns the echoed ID and the replies.
+    async fn websocket(&self, id: &str, messages: usize) -> (Option<String>, Vec<String>) {
+        use futures::{SinkExt as _, StreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+        let mut request = format!("ws://{}/ws", self.addr)
+            .into_client_request()
+            .expect("a websocket URL");
+        request.headers_mut().insert(
+            "x-correlation-id",
+            HeaderValue::from_str(id).expect("a valid header"),
+        );
+        let (mut socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the websocket upgrade");
+        let echoed = response
+            .headers()
+            .get("x-correlation-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let mut replies = Vec::new();
+        for n in 0..messages {
+            socket
+                .send(Message::text(format!("message {n}")))
+                .await
+                .expect("send");
+            if let Some(Ok(Message::Text(reply))) = socket.next().await {
+                replies.push(reply.to_string());
+            }
+        }
+        let _ = socket.close(None).await;
+        (echoed, replies)
     }
 
     /// Sends bytes no HTTP library would produce, over a plain TCP socket.
@@ -103,7 +150,11 @@ impl Demo {
             name.eq_ignore_ascii_case("x-correlation-id")
                 .then(|| value.trim().to_owned())
         });
-        Answer { status, echoed }
+        Answer {
+            status,
+            echoed,
+            body: String::new(),
+        }
     }
 
     fn check(&mut self, ok: bool, what: &str) {
@@ -363,6 +414,54 @@ async fn main() -> ExitCode {
         answer.status == StatusCode::INTERNAL_SERVER_ERROR
             && answer.echoed.as_deref() == Some("panic-9"),
         "500 with the ID",
+    );
+
+    heading("10. a streamed body and server-sent events keep the ID while they stream");
+    let answer = demo
+        .send(&trusted, Method::GET, "/stream", &header("stream-10"))
+        .await;
+    demo.show("stream-10", &answer);
+    demo.check(
+        answer.body.lines().count() == 4
+            && answer.body.lines().all(|line| line.ends_with(" stream-10")),
+        "every chunk, made after the handler returned, saw stream-10",
+    );
+    demo.check(
+        demo.logs
+            .carrying("stream-10")
+            .iter()
+            .filter(|line| line.contains("stream: chunk"))
+            .count()
+            == 4,
+        "every chunk's log line carries it",
+    );
+    let answer = demo
+        .send(&trusted, Method::GET, "/events", &header("events-10"))
+        .await;
+    demo.show("events-10", &answer);
+    let data: Vec<&str> = answer
+        .body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .collect();
+    demo.check(
+        data == ["events-10"; 3],
+        "every server-sent event saw events-10",
+    );
+
+    heading("11. a websocket session keeps the upgrade request's ID");
+    let (echoed, replies) = demo.websocket("ws-11", 3).await;
+    println!("   sent     x-correlation-id: ws-11, then 3 messages");
+    println!(
+        "   answer   101 x-correlation-id: {}; replies {replies:?}",
+        echoed.as_deref().unwrap_or("(none)")
+    );
+    for line in demo.logs.carrying("ws-11") {
+        println!("   log      {line}");
+    }
+    demo.check(
+        echoed.as_deref() == Some("ws-11") && replies == ["ws-11"; 3],
+        "the upgrade echoed ws-11 and every message's handler saw it",
     );
 
     println!();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::sse::{Event, Sse};
@@ -58,6 +59,7 @@ pub(crate) fn app(
         .route("/panic", get(panics))
         .route("/stream", get(stream))
         .route("/events", get(events))
+        .route("/ws", get(websocket))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -201,6 +203,28 @@ async fn events() -> Sse<impl futures::Stream<Item = Result<Event, std::convert:
         Some((Ok(Event::default().data(current_id())), n + 1))
     });
     Sse::new(events)
+}
+
+/// A websocket: axum runs the session in a task of its own after the
+/// upgrade; `bind` gives it the upgrade request's context, so every reply
+/// (the ID) and every log line of the session carries that ID.
+#[correlated]
+async fn websocket(upgrade: WebSocketUpgrade) -> axum::response::Response {
+    tracing::info!("ws: upgrading");
+    upgrade.on_upgrade(correlated::bind(session))
+}
+
+async fn session(mut socket: WebSocket) {
+    while let Some(Ok(Message::Text(text))) = socket.recv().await {
+        tracing::info!(%text, "ws: message");
+        if socket
+            .send(Message::Text(current_id().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
 }
 
 /// What the example logs: INFO and up, plus correlated's DEBUG lines (a
