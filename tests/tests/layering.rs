@@ -49,17 +49,9 @@ fn source(module: &str) -> String {
     fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
-/// The modules a source names as `crate::<module>`, outside comments; a
-/// `use crate::{a, b::c}` group counts each of its first segments.
-fn crate_modules_named(source: &str) -> Vec<String> {
-    modules_named(source, "crate::")
-}
-
-/// The sibling modules a source names as `super::<module>`.
-fn sibling_modules_named(source: &str) -> Vec<String> {
-    modules_named(source, "super::")
-}
-
+/// The modules a source names as `<prefix><module>` (`crate::`, `super::`),
+/// outside comments; a `use crate::{a, b::c}` group counts each of its first
+/// segments.
 fn modules_named(source: &str, prefix: &str) -> Vec<String> {
     let mut named = Vec::new();
     for line in source.lines() {
@@ -93,23 +85,38 @@ fn first_segment(path: &str) -> String {
         .collect()
 }
 
-#[test]
-fn core_modules_use_only_the_modules_below_them() {
+/// Every use of a module outside its row of `table` (listed bottom first),
+/// in the sources under `dir`, named through `prefix`. With `only_table`,
+/// names that are not modules of the table are ignored (in tower, a nested
+/// module's `super::Item` names its own parent's items).
+fn uses_outside_their_rows(
+    table: &[(&str, &[&str])],
+    dir: &str,
+    prefix: &str,
+    only_table: bool,
+) -> Vec<String> {
     let mut wrong = Vec::new();
-    for (index, (module, allowed)) in CORE.iter().enumerate() {
-        let below: Vec<&str> = CORE[..index].iter().map(|(name, _)| *name).collect();
-        for name in crate_modules_named(&source(module)) {
-            if !allowed.contains(&name.as_str()) {
-                wrong.push(format!("{module}.rs uses crate::{name}"));
-            }
-        }
+    for (index, (module, allowed)) in table.iter().enumerate() {
+        let earlier: Vec<&str> = table[..index].iter().map(|(name, _)| *name).collect();
         for used in *allowed {
             assert!(
-                below.contains(used),
-                "the table lets {module} use {used}, which is not below it"
+                earlier.contains(used),
+                "the table lets {module} use {used}, which comes after it"
             );
         }
+        for name in modules_named(&source(&format!("{dir}{module}")), prefix) {
+            let counts = !only_table || table.iter().any(|(other, _)| *other == name);
+            if counts && !allowed.contains(&name.as_str()) {
+                wrong.push(format!("{dir}{module}.rs uses {prefix}{name}"));
+            }
+        }
     }
+    wrong
+}
+
+#[test]
+fn core_modules_use_only_the_modules_below_them() {
+    let wrong = uses_outside_their_rows(CORE, "", "crate::", false);
     assert!(
         wrong.is_empty(),
         "core modules must use only the modules below them (docs/design.md):\n{}",
@@ -119,23 +126,7 @@ fn core_modules_use_only_the_modules_below_them() {
 
 #[test]
 fn tower_modules_use_only_the_modules_above_them() {
-    let mut wrong = Vec::new();
-    for (index, (module, allowed)) in TOWER.iter().enumerate() {
-        let before: Vec<&str> = TOWER[..index].iter().map(|(name, _)| *name).collect();
-        for name in sibling_modules_named(&source(&format!("tower/{module}"))) {
-            // A nested module's `super::Item` names its own parent's items.
-            let is_sibling = TOWER.iter().any(|(sibling, _)| *sibling == name);
-            if is_sibling && !allowed.contains(&name.as_str()) {
-                wrong.push(format!("tower/{module}.rs uses super::{name}"));
-            }
-        }
-        for used in *allowed {
-            assert!(
-                before.contains(used),
-                "{module} may not use {used}: not above it"
-            );
-        }
-    }
+    let wrong = uses_outside_their_rows(TOWER, "tower/", "super::", true);
     assert!(
         wrong.is_empty(),
         "tower modules must use only the modules above them (tower/mod.rs):\n{}",
@@ -167,7 +158,7 @@ fn the_checker_reads_uses_groups_and_paths() {
                   let x = crate::context::Context::current(); // crate::log\n\
                   $crate::slot! { $($rest)* }\n";
     assert_eq!(
-        crate_modules_named(source),
+        modules_named(source, "crate::"),
         ["context", "frame", "key", "misuse"]
     );
 }
