@@ -65,51 +65,56 @@ fn assert_child_survives_closed_stderr(test: &str) {
     );
 }
 
+/// Runs `scenario` in a child process whose stderr is closed, and checks
+/// from the parent that the child exited normally.
+fn with_stderr_closed(test: &str, scenario: impl FnOnce()) {
+    if is_child_of(test) {
+        wait_until_stderr_is_closed();
+        scenario();
+    } else {
+        assert_child_survives_closed_stderr(test);
+    }
+}
+
 #[test]
 fn a_guard_dropped_outside_its_context_with_stderr_closed_does_not_panic() {
     const TEST: &str = "a_guard_dropped_outside_its_context_with_stderr_closed_does_not_panic";
-    if !is_child_of(TEST) {
-        return assert_child_survives_closed_stderr(TEST);
-    }
-    wait_until_stderr_is_closed();
-    let escaped = Context::new().run(|| correlated::scope(id("escaped")));
-    drop(escaped);
-    assert_eq!(correlated::current(), None);
+    with_stderr_closed(TEST, || {
+        let escaped = Context::new().run(|| correlated::scope(id("escaped")));
+        drop(escaped);
+        assert_eq!(correlated::current(), None);
+    });
 }
 
 #[test]
 fn a_guard_dropped_outside_its_context_while_unwinding_with_stderr_closed_does_not_abort() {
     const TEST: &str =
         "a_guard_dropped_outside_its_context_while_unwinding_with_stderr_closed_does_not_abort";
-    if !is_child_of(TEST) {
-        return assert_child_survives_closed_stderr(TEST);
-    }
-    wait_until_stderr_is_closed();
-    let escaped = Context::new().run(|| correlated::scope(id("escaped")));
-    let unwound = catch_unwind(AssertUnwindSafe(move || {
-        let _guard = escaped;
-        panic!("the body failed");
-    }));
-    assert!(unwound.is_err());
-    assert_eq!(correlated::current(), None);
+    with_stderr_closed(TEST, || {
+        let escaped = Context::new().run(|| correlated::scope(id("escaped")));
+        let unwound = catch_unwind(AssertUnwindSafe(move || {
+            let _guard = escaped;
+            panic!("the body failed");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(correlated::current(), None);
+    });
 }
 
 #[test]
 fn reading_past_a_leaked_root_set_with_stderr_closed_does_not_panic() {
     const TEST: &str = "reading_past_a_leaked_root_set_with_stderr_closed_does_not_panic";
-    if !is_child_of(TEST) {
-        return assert_child_survives_closed_stderr(TEST);
-    }
-    wait_until_stderr_is_closed();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let seen = runtime.block_on(async {
-        // One task leaks a set at the thread's root; the next one reads.
-        tokio::spawn(async { drop(correlated::set(id("leaked"))) })
-            .await
+    with_stderr_closed(TEST, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
             .unwrap();
-        tokio::spawn(async { correlated::current() }).await.unwrap()
+        let seen = runtime.block_on(async {
+            // One task leaks a set at the thread's root; the next one reads.
+            tokio::spawn(async { drop(correlated::set(id("leaked"))) })
+                .await
+                .unwrap();
+            tokio::spawn(async { correlated::current() }).await.unwrap()
+        });
+        assert_eq!(seen, None, "the leaked value is hidden from the other task");
     });
-    assert_eq!(seen, None, "the leaked value is hidden from the other task");
 }
