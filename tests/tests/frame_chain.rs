@@ -181,3 +181,72 @@ fn reads_that_leave_the_frame_unmarked_see_every_set() {
         assert_eq!(current_text(), None);
     });
 }
+
+/// The tower layer moves the frame a finished response future was polled in
+/// into the response body, which enters it again for every frame and for its
+/// drop: the move must leave nothing pointing at the frame's old place.
+#[test]
+fn a_response_body_enters_the_frame_its_finished_future_left() {
+    use std::convert::Infallible;
+    use std::task::{Context as TaskContext, Poll};
+
+    use correlated::tower::CorrelationLayer;
+    use http_body::Body;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    /// Frames that carry the ID current when each is made.
+    struct Ids(u8);
+
+    impl Body for Ids {
+        type Data = std::io::Cursor<Vec<u8>>;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut TaskContext<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Infallible>>> {
+            if self.0 == 0 {
+                return Poll::Ready(None);
+            }
+            self.0 -= 1;
+            let text = current_text().unwrap_or_default().into_bytes();
+            Poll::Ready(Some(Ok(http_body::Frame::data(std::io::Cursor::new(text)))))
+        }
+    }
+
+    on_a_new_thread(|| {
+        // A trusted ID, so that nothing reads the clock (Miri's isolation).
+        let layer = CorrelationLayer::builder()
+            .trust("127.0.0.1")
+            .unwrap()
+            .build();
+        let service = layer.layer(service_fn(|_: http::Request<()>| async {
+            YieldOnce(false).await;
+            Ok::<_, Infallible>(http::Response::new(Ids(3)))
+        }));
+        let mut request = http::Request::new(());
+        request
+            .headers_mut()
+            .insert("x-correlation-id", http::HeaderValue::from_static("body-1"));
+        request
+            .extensions_mut()
+            .insert(std::net::SocketAddr::from(([127, 0, 0, 1], 4000)));
+        let response = futures::executor::block_on(service.oneshot(request)).unwrap();
+        let echoed = response.headers()["x-correlation-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // Moved again, as a server moves the body it serves.
+        let mut body = Box::pin(response.into_body());
+        for _ in 0..2 {
+            let frame = futures::executor::block_on(std::future::poll_fn(|cx| {
+                body.as_mut().poll_frame(cx)
+            }));
+            let data = frame.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(data.into_inner(), echoed.as_bytes());
+            assert_eq!(current_text(), None);
+        }
+        drop(body); // one frame left: dropped in the request's context
+        assert_eq!(current_text(), None);
+    });
+}
