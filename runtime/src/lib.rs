@@ -54,6 +54,9 @@
 //!   `tower::PropagateCorrelationLayer` for outgoing requests.
 //! - `axum` (implies `tower`): the layer also finds the peer address in axum's
 //!   `ConnectInfo<SocketAddr>`.
+//! - `tonic` (implies `tower`): the layer also finds the peer address in
+//!   tonic's `TcpConnectInfo`, and `tonic::PropagateCorrelation` is an
+//!   interceptor for generated clients.
 
 // Each exception is `#[allow]`ed where it stands, next to its invariant;
 // docs/design.md lists them with the measurements that justify them.
@@ -97,6 +100,9 @@ pub mod http;
 #[cfg(feature = "log")]
 #[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub mod log;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod tonic;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;

@@ -63,6 +63,8 @@ where
 ///   is served with `into_make_service_with_connect_info::<SocketAddr>()`,
 ///   then axum's `MockConnectInfo<SocketAddr>` used in tests, in the same
 ///   order as axum's `ConnectInfo` extractor;
+/// - tonic's `TcpConnectInfo` (feature `tonic`), which
+///   `tonic::transport::Server` puts on every request it serves over TCP;
 /// - a plain `std::net::SocketAddr` extension, for servers that insert one
 ///   themselves (for example in a hyper `service_fn` per connection).
 ///
@@ -98,6 +100,13 @@ impl<B> PeerAddr<B> for ExtensionPeer {
                 return Some(addr.ip());
             }
         }
+        #[cfg(feature = "tonic")]
+        if let Some(addr) = extensions
+            .get::<::tonic::transport::server::TcpConnectInfo>()
+            .and_then(::tonic::transport::server::TcpConnectInfo::remote_addr)
+        {
+            return Some(addr.ip());
+        }
         extensions.get::<SocketAddr>().map(SocketAddr::ip)
     }
 }
@@ -117,6 +126,20 @@ mod tests {
         let addr: SocketAddr = "[2001:db8::9]:80".parse().unwrap();
         request.extensions_mut().insert(addr);
         assert_eq!(ExtensionPeer.peer_addr(&request), Some(addr.ip()));
+    }
+
+    #[cfg(feature = "tonic")]
+    #[test]
+    fn tonic_tcp_connect_info_is_read() {
+        let mut request = Request::new(());
+        let remote: SocketAddr = "10.0.0.4:50051".parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(::tonic::transport::server::TcpConnectInfo {
+                local_addr: None,
+                remote_addr: Some(remote),
+            });
+        assert_eq!(ExtensionPeer.peer_addr(&request), Some(remote.ip()));
     }
 
     #[cfg(feature = "axum")]

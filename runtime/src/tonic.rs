@@ -1,0 +1,111 @@
+//! tonic (feature `tonic`): gRPC services and clients.
+//!
+//! - **Servers**: [`CorrelationLayer`](crate::tower::CorrelationLayer) works
+//!   on `tonic::transport::Server::layer` as it is. With this feature it
+//!   finds the peer address in tonic's `TcpConnectInfo`, so `.trust(..)`
+//!   applies to gRPC clients with nothing else to write; the ID is echoed
+//!   in the response's initial metadata, also when the RPC fails with a
+//!   `Status`; and streamed responses are produced in the request's context
+//!   (the layer's [`ResponseBody`](crate::tower::ResponseBody)).
+//! - **Clients**: [`PropagateCorrelation`] is an interceptor for generated
+//!   clients (`FooClient::with_interceptor(channel, ..)`) that puts the
+//!   current ID into the request's metadata;
+//!   [`PropagateCorrelationLayer`](crate::tower::PropagateCorrelationLayer)
+//!   does the same around a `Channel`.
+//!
+//! # Examples
+//!
+//! ```
+//! use correlated::tonic::PropagateCorrelation;
+//! use tonic::service::Interceptor;
+//!
+//! let mut interceptor = PropagateCorrelation::new();
+//! let _guard = correlated::scope("rpc-1".parse().unwrap());
+//! let request = interceptor.call(tonic::Request::new(())).unwrap();
+//! assert_eq!(request.metadata().get("x-correlation-id").unwrap(), "rpc-1");
+//! ```
+
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tonic::service::Interceptor;
+use tonic::{Request, Status};
+
+use crate::carrier::inject_unless_set;
+
+/// An interceptor that adds the current correlation ID to every outgoing
+/// request's metadata (`x-correlation-id` by default), unless the caller
+/// set that key already; outside any context it adds nothing.
+///
+/// # Examples
+///
+/// With a generated client: `GreeterClient::with_interceptor(channel,
+/// PropagateCorrelation::new())`. What the caller set wins:
+///
+/// ```
+/// use correlated::tonic::PropagateCorrelation;
+/// use tonic::metadata::AsciiMetadataKey;
+/// use tonic::service::Interceptor;
+///
+/// let mut interceptor = PropagateCorrelation::with_key(AsciiMetadataKey::from_static("x-request-id"));
+/// let _guard = correlated::scope("rpc-2".parse().unwrap());
+///
+/// let mut request = tonic::Request::new(());
+/// request.metadata_mut().insert("x-request-id", "set-by-caller".parse().unwrap());
+/// let request = interceptor.call(request).unwrap();
+/// assert_eq!(request.metadata().get("x-request-id").unwrap(), "set-by-caller");
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagateCorrelation {
+    key: AsciiMetadataKey,
+}
+
+impl PropagateCorrelation {
+    /// Propagates under `x-correlation-id`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tonic::service::Interceptor;
+    ///
+    /// let mut interceptor = correlated::tonic::PropagateCorrelation::new();
+    /// // Outside any context there is no ID to send.
+    /// let request = interceptor.call(tonic::Request::new(())).unwrap();
+    /// assert!(request.metadata().get("x-correlation-id").is_none());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_key(AsciiMetadataKey::from_static("x-correlation-id"))
+    }
+
+    /// Propagates under `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::tonic::PropagateCorrelation;
+    /// use tonic::metadata::AsciiMetadataKey;
+    ///
+    /// let interceptor = PropagateCorrelation::with_key(AsciiMetadataKey::from_static("x-request-id"));
+    /// # drop(interceptor);
+    /// ```
+    pub fn with_key(key: AsciiMetadataKey) -> Self {
+        Self { key }
+    }
+}
+
+impl Default for PropagateCorrelation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Interceptor for PropagateCorrelation {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let metadata = request.metadata_mut();
+        inject_unless_set(metadata.contains_key(&self.key), |id| {
+            // An ID is 1 to 128 bytes of visible ASCII: always valid metadata.
+            let value = AsciiMetadataValue::try_from(id.as_str())
+                .expect("a correlation ID is valid ASCII metadata");
+            metadata.insert(self.key.clone(), value);
+        });
+        Ok(request)
+    }
+}
