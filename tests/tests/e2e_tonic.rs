@@ -278,3 +278,26 @@ async fn echoed_statuses(
     }
     statuses
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tower_client_layer_over_a_channel_propagates_the_id_too() {
+    use correlated::tower::PropagateCorrelationLayer;
+
+    let grpc = start(true).await;
+    let channel = bounded(
+        Channel::from_shared(format!("http://{}", grpc.addr))
+            .expect("a valid URI")
+            .connect(),
+    )
+    .await
+    .expect("connect to the server");
+    let mut client = HealthClient::new(
+        ServiceBuilder::new()
+            .layer(PropagateCorrelationLayer::new())
+            .service(channel),
+    );
+    let response = under("grpc-layer-1", client.check(check(SERVICE)))
+        .await
+        .unwrap();
+    assert_eq!(echoed(response.metadata()), "grpc-layer-1");
+}
