@@ -145,15 +145,12 @@ impl<T: fmt::Debug> fmt::Debug for Correlated<T> {
     }
 }
 
-// For integrations that keep one frame across several values of a piece of
-// work (a service's `call`, its future, then the response body); a build
-// without them does not use these.
-#[allow(dead_code)]
 impl<T> Correlated<T> {
     /// Makes the inner value with `make`, already in the context it will be
-    /// polled in: one frame for a service's `call` and for its future, so
-    /// that what `call` sets is still seen when the future runs, as in an
-    /// `async fn`'s first poll.
+    /// polled in: one frame for the call that builds a future and for the
+    /// future (`Context::bind`, a service's `call`), so that what the call
+    /// sets is still seen when the future runs, as in an `async fn`'s first
+    /// poll.
     pub(crate) fn make_in(values: Values, make: impl FnOnce() -> T) -> Self {
         let frame = FrameCell::new(Frame::new(values));
         let inner = in_frame(&frame, make);
@@ -162,7 +159,13 @@ impl<T> Correlated<T> {
             inner: Some(inner),
         }
     }
+}
 
+// For integrations that keep one frame across several values of a piece of
+// work (a service's future, then its response body); a build without them
+// does not use these.
+#[allow(dead_code)]
+impl<T> Correlated<T> {
     /// Wraps `inner` in a frame taken from another correlated value
     /// ([`Correlated::take_frame`]): everything set there is still set.
     pub(crate) fn in_frame_of(frame: FrameCell, inner: T) -> Self {

@@ -129,15 +129,20 @@ async fn bounded<F: Future>(future: F) -> F::Output {
 }
 
 impl Grpc {
-    async fn client(&self) -> HealthClient<InterceptedService<Channel, PropagateCorrelation>> {
-        let channel = bounded(
+    /// A connected channel to the server.
+    async fn channel(&self) -> Channel {
+        bounded(
             Channel::from_shared(format!("http://{}", self.addr))
                 .expect("a valid URI")
                 .connect(),
         )
         .await
-        .expect("connect to the server");
-        HealthClient::with_interceptor(channel, PropagateCorrelation::new())
+        .expect("connect to the server")
+    }
+
+    /// A health client with the propagation interceptor.
+    async fn client(&self) -> HealthClient<InterceptedService<Channel, PropagateCorrelation>> {
+        HealthClient::with_interceptor(self.channel().await, PropagateCorrelation::new())
     }
 }
 
@@ -284,17 +289,10 @@ async fn the_tower_client_layer_over_a_channel_propagates_the_id_too() {
     use correlated::tower::PropagateCorrelationLayer;
 
     let grpc = start(true).await;
-    let channel = bounded(
-        Channel::from_shared(format!("http://{}", grpc.addr))
-            .expect("a valid URI")
-            .connect(),
-    )
-    .await
-    .expect("connect to the server");
     let mut client = HealthClient::new(
         ServiceBuilder::new()
             .layer(PropagateCorrelationLayer::new())
-            .service(channel),
+            .service(grpc.channel().await),
     );
     let response = under("grpc-layer-1", client.check(check(SERVICE)))
         .await
