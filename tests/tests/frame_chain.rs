@@ -250,3 +250,89 @@ fn a_response_body_enters_the_frame_its_finished_future_left() {
         assert_eq!(current_text(), None);
     });
 }
+
+/// A correlated future over an `Unpin` inner future is itself `Unpin`: it may
+/// move between polls (out of a `Box`, into a `Vec`), and its frame, set log
+/// included, moves with it. Nothing may point at the old place.
+#[test]
+fn an_unpin_correlated_future_moved_between_polls_keeps_its_sets() {
+    use std::task::{Context as TaskContext, Poll};
+
+    correlated::slot! { static STEP: u32; }
+
+    on_a_new_thread(|| {
+        let mut polls = 0;
+        let inner = std::future::poll_fn(move |cx: &mut TaskContext<'_>| {
+            polls += 1;
+            if polls == 1 {
+                // A set that outlives the poll (its token is dropped) and a
+                // scope that ends inside it.
+                drop(STEP.set(1));
+                let _inner = correlated::scope(id("inner"));
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready((current_text(), STEP.get()))
+        });
+        let future = inner.correlated(id("moved"));
+        fn assert_unpin<T: Unpin>(_: &T) {}
+        assert_unpin(&future);
+
+        let waker = futures::task::noop_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        let mut first = Box::new(future);
+        assert!(Pin::new(&mut *first).poll(&mut cx).is_pending());
+        assert_eq!(current_text(), None);
+        assert_eq!(STEP.get(), None, "the set stayed in the future's frame");
+
+        let mut moved = vec![*first];
+        let result = Pin::new(&mut moved[0]).poll(&mut cx);
+        assert_eq!(result, Poll::Ready((Some("moved".to_owned()), Some(1))));
+        drop(moved);
+        assert_eq!(current_text(), None);
+    });
+}
+
+/// Values kept in a thread's root frame are dropped when the thread's storage
+/// is torn down. Their `Drop` may call back into the crate: reads see no
+/// context, sets are refused, and nothing panics or touches freed memory.
+#[test]
+fn values_dropped_with_the_thread_root_may_call_back_into_the_crate() {
+    use std::sync::Mutex;
+
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// Reads and sets from its `Drop`, and says what it saw.
+    #[derive(Clone)]
+    struct CallsBack;
+
+    impl Drop for CallsBack {
+        fn drop(&mut self) {
+            let read = format!("{:?}", current_text());
+            let guard = correlated::scope(id("from-drop"));
+            let inside = format!("{:?}", current_text());
+            drop(guard);
+            let user = format!("{:?}", NUMBER.get());
+            SEEN.lock().unwrap().push(format!("{read} {inside} {user}"));
+        }
+    }
+
+    correlated::slot! {
+        static LAST: CallsBack;
+        static NUMBER: u32;
+    }
+
+    on_a_new_thread(|| {
+        // Set at the root and never reset: kept until the thread ends.
+        drop(correlated::set(id("root")));
+        drop(NUMBER.set(7));
+        drop(LAST.set(CallsBack));
+        assert_eq!(current_text().as_deref(), Some("root"));
+    });
+    let seen = SEEN.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        ["None None None"],
+        "dropped once, with the root, seeing no context while it is torn down"
+    );
+}
