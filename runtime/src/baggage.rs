@@ -1139,9 +1139,7 @@ pub fn add_member(headers: &mut HeaderMap, key: &str, value: &str) -> Result<(),
     let merged = merged(&lines, key, value)?;
     // Every byte is a baggage-octet, a space or a tab, which a header value
     // allows; refusing rather than panicking keeps this total.
-    let value = HeaderValue::from_str(&merged).map_err(|_| MemberNotAdded {
-        kind: MemberNotAddedKind::Baggage(InvalidBaggageKind::NotAscii),
-    })?;
+    let value = HeaderValue::from_str(&merged).map_err(|_| MemberNotAdded::not_ascii())?;
     headers.insert(BAGGAGE, value);
     Ok(())
 }
@@ -1247,6 +1245,14 @@ pub struct MemberNotAdded {
 }
 
 impl MemberNotAdded {
+    /// For a line that its header or metadata type refused, which the
+    /// writer's rules make impossible.
+    pub(crate) fn not_ascii() -> Self {
+        Self {
+            kind: MemberNotAddedKind::Baggage(InvalidBaggageKind::NotAscii),
+        }
+    }
+
     /// Why.
     ///
     /// # Examples
