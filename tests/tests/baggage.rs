@@ -1,4 +1,4 @@
-//! W3C Baggage: interoperability with OpenTelemetry's `BaggagePropagator`
+//! docs/semantics.md, promise 30. W3C Baggage: interoperability with OpenTelemetry's `BaggagePropagator`
 //! both ways, and the client propagation (`PropagateCorrelationLayer` with
 //! `.baggage(true)`) over a real HTTP connection on loopback.
 //!
