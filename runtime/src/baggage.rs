@@ -499,9 +499,16 @@ impl fmt::Debug for Member<'_> {
 /// let baggage = correlated::baggage::Baggage::parse("k=v;a;b=2").unwrap();
 /// assert_eq!(baggage.get("k").unwrap().properties().count(), 2);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Properties<'h> {
     rest: Option<&'h str>,
+}
+
+/// Opaque: property values are application data, as member values are.
+impl fmt::Debug for Properties<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("Properties { .. }")
+    }
 }
 
 impl<'h> Iterator for Properties<'h> {
@@ -1613,7 +1620,12 @@ mod tests {
     #[test]
     fn debug_shows_keys_not_values() {
         let baggage = Baggage::parse("userId=secret;p=hidden").unwrap();
-        let shown = format!("{baggage:?} {:?}", baggage.get("userId").unwrap());
+        let member = baggage.get("userId").unwrap();
+        let shown = format!(
+            "{baggage:?} {member:?} {:?} {:?}",
+            member.properties(),
+            member.properties().next().unwrap()
+        );
         assert!(
             !shown.contains("secret") && !shown.contains("hidden"),
             "{shown}"

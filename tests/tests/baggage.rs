@@ -1,6 +1,7 @@
-//! docs/semantics.md, promise 30. W3C Baggage: interoperability with OpenTelemetry's `BaggagePropagator`
-//! both ways, and the client propagation (`PropagateCorrelationLayer` with
-//! `.baggage(true)`) over a real HTTP connection on loopback.
+//! docs/semantics.md, promise 30. W3C Baggage: interoperability with
+//! OpenTelemetry's `BaggagePropagator` both ways, and the client propagation
+//! (`PropagateCorrelationLayer` with `.baggage(true)`) over a real HTTP
+//! connection on loopback.
 //!
 //! OpenTelemetry's baggage is a map, so the members are compared as sorted
 //! lists. Its writer leaves `%` and `\` unescaped in values, which the
