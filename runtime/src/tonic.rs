@@ -25,10 +25,11 @@
 //! assert_eq!(request.metadata().get("x-correlation-id").unwrap(), "rpc-1");
 //! ```
 
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
+use crate::baggage;
 use crate::carrier::inject_unless_set;
 
 /// An interceptor that adds the current correlation ID to every outgoing
@@ -56,6 +57,7 @@ use crate::carrier::inject_unless_set;
 #[derive(Clone, Debug)]
 pub struct PropagateCorrelation {
     key: AsciiMetadataKey,
+    baggage: bool,
 }
 
 impl PropagateCorrelation {
@@ -87,7 +89,36 @@ impl PropagateCorrelation {
     /// # drop(interceptor);
     /// ```
     pub fn with_key(key: AsciiMetadataKey) -> Self {
-        Self { key }
+        Self {
+            key,
+            baggage: false,
+        }
+    }
+
+    /// Whether to also add the current ID to the W3C `baggage` metadata, as
+    /// its `correlation_id` member (off by default), with the rules of
+    /// [`PropagateCorrelationLayer::baggage`](crate::tower::PropagateCorrelationLayer::baggage):
+    /// the members already there are kept, a `correlation_id` the caller
+    /// set wins, and nothing is added past the specification's limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::tonic::PropagateCorrelation;
+    /// use tonic::service::Interceptor;
+    ///
+    /// let mut interceptor = PropagateCorrelation::new().baggage(true);
+    /// let _guard = correlated::scope("rpc-3".parse().unwrap());
+    ///
+    /// let mut request = tonic::Request::new(());
+    /// request.metadata_mut().insert("baggage", "tenant=acme".parse().unwrap());
+    /// let request = interceptor.call(request).unwrap();
+    /// assert_eq!(request.metadata().get("baggage").unwrap(), "tenant=acme,correlation_id=rpc-3");
+    /// assert_eq!(request.metadata().get("x-correlation-id").unwrap(), "rpc-3");
+    /// ```
+    pub fn baggage(mut self, on: bool) -> Self {
+        self.baggage = on;
+        self
     }
 }
 
@@ -106,6 +137,37 @@ impl Interceptor for PropagateCorrelation {
                 .expect("a correlation ID is valid ASCII metadata");
             metadata.insert(self.key.clone(), value);
         });
+        if self.baggage {
+            add_to_baggage(metadata);
+        }
         Ok(request)
+    }
+}
+
+/// The W3C Baggage key, as `baggage::BAGGAGE` is for headers.
+const BAGGAGE: &str = "baggage";
+
+/// `correlated::baggage::inject` for tonic's metadata, which holds the same
+/// lines as a header map but is not one.
+fn add_to_baggage(metadata: &mut MetadataMap) {
+    let Some(id) = crate::current() else {
+        return;
+    };
+    let lines: Vec<&[u8]> = metadata
+        .get_all(BAGGAGE)
+        .iter()
+        .map(AsciiMetadataValue::as_encoded_bytes)
+        .collect();
+    let added =
+        baggage::merged(&lines, baggage::CORRELATION_ID_KEY, id.as_str()).and_then(|line| {
+            // The line holds baggage-octets, spaces and tabs only: valid ASCII
+            // metadata; refusing rather than panicking keeps this total.
+            AsciiMetadataValue::try_from(line).map_err(|_| baggage::MemberNotAdded::not_ascii())
+        });
+    match added {
+        Ok(value) => {
+            metadata.insert(BAGGAGE, value);
+        }
+        Err(err) => baggage::report::not_added(&err),
     }
 }

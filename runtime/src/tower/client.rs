@@ -21,6 +21,10 @@ use crate::http::{X_CORRELATION_ID, inject_named};
 /// above anything that moves the call to another task (such as tower's
 /// `Buffer`).
 ///
+/// With [`baggage(true)`](Self::baggage) it also adds `correlation_id=<id>`
+/// to the W3C `baggage` header, for services that read OpenTelemetry's
+/// baggage.
+///
 /// # Examples
 ///
 /// ```
@@ -45,6 +49,7 @@ use crate::http::{X_CORRELATION_ID, inject_named};
 #[derive(Clone, Debug)]
 pub struct PropagateCorrelationLayer {
     header: HeaderName,
+    baggage: bool,
 }
 
 impl PropagateCorrelationLayer {
@@ -73,7 +78,52 @@ impl PropagateCorrelationLayer {
     /// # drop(layer);
     /// ```
     pub fn with_header(header: HeaderName) -> Self {
-        Self { header }
+        Self {
+            header,
+            baggage: false,
+        }
+    }
+
+    /// Whether to also add the current ID to the W3C `baggage` header, as
+    /// its `correlation_id` member (off by default).
+    ///
+    /// The members already there are kept as they are, in order, and a
+    /// `correlation_id` member the caller put there wins; several `baggage`
+    /// lines become one. When the present header is malformed or the member
+    /// would take it past the specification's limits (64 members, 8192
+    /// bytes), nothing is added and a debug-level log says why (feature
+    /// `tracing`). See [`crate::baggage`] for the rules.
+    ///
+    /// Off by default: a `baggage` member is not just one more header. An
+    /// OpenTelemetry SDK downstream takes it into its context and forwards
+    /// it on every call it makes, and may copy it into span attributes, so
+    /// it is the service's choice. Put this layer below (inside) anything
+    /// that writes the whole `baggage` header, such as an OpenTelemetry
+    /// propagator's injection, which replaces the header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use correlated::tower::PropagateCorrelationLayer;
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    ///
+    /// let transport = service_fn(|request: Request<()>| async move {
+    ///     Ok::<_, Infallible>(Response::new(request.headers()["baggage"].clone()))
+    /// });
+    /// let client = ServiceBuilder::new()
+    ///     .layer(PropagateCorrelationLayer::new().baggage(true))
+    ///     .service(transport);
+    ///
+    /// let _guard = correlated::scope("req-42".parse().unwrap());
+    /// let request = Request::builder().header("baggage", "tenant=acme").body(()).unwrap();
+    /// let response = futures::executor::block_on(client.oneshot(request)).unwrap();
+    /// assert_eq!(response.body(), "tenant=acme,correlation_id=req-42");
+    /// ```
+    pub fn baggage(mut self, on: bool) -> Self {
+        self.baggage = on;
+        self
     }
 }
 
@@ -90,6 +140,7 @@ impl<S> Layer<S> for PropagateCorrelationLayer {
         PropagateCorrelationService {
             inner,
             header: self.header.clone(),
+            baggage: self.baggage,
         }
     }
 }
@@ -110,6 +161,7 @@ impl<S> Layer<S> for PropagateCorrelationLayer {
 pub struct PropagateCorrelationService<S> {
     inner: S,
     header: HeaderName,
+    baggage: bool,
 }
 
 impl<S> PropagateCorrelationService<S> {
@@ -170,7 +222,11 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        inject_named(request.headers_mut(), &self.header);
+        let headers = request.headers_mut();
+        inject_named(headers, &self.header);
+        if self.baggage {
+            crate::baggage::inject(headers);
+        }
         self.inner.call(request)
     }
 }
