@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use correlated::tonic::PropagateCorrelation;
 use correlated::{Correlate, CorrelationId};
-use futures::channel::mpsc;
 use futures::SinkExt;
+use futures::channel::mpsc;
 use serde_json::{Map, Value};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::service::interceptor::InterceptedService;
