@@ -57,6 +57,9 @@
 //! - `tonic` (implies `tower`): the layer also finds the peer address in
 //!   tonic's `TcpConnectInfo`, and `tonic::PropagateCorrelation` is an
 //!   interceptor for generated clients.
+//! - `tonic-tls` (implies `tonic`): the layer also finds the peer address in
+//!   tonic's `TlsConnectInfo<TcpConnectInfo>`, for servers that accept TLS
+//!   with their own rustls acceptor; it adds no crypto provider of its own.
 
 // Each exception is `#[allow]`ed where it stands, next to its invariant;
 // docs/design.md lists them with the measurements that justify them.

@@ -7,11 +7,18 @@
 //!   in the response's initial metadata, also when the RPC fails with a
 //!   `Status`; and streamed responses are produced in the request's context
 //!   (the layer's [`ResponseBody`](crate::tower::ResponseBody)).
+//! - **TLS**: tonic's own TLS (`Server::tls_config`) reports `TcpConnectInfo`
+//!   too, so it needs nothing more. A server that accepts TLS with its own
+//!   rustls acceptor gets only `TlsConnectInfo<TcpConnectInfo>`, which the
+//!   layer reads with the feature `tonic-tls`.
 //! - **Clients**: [`PropagateCorrelation`] is an interceptor for generated
 //!   clients (`FooClient::with_interceptor(channel, ..)`) that puts the
 //!   current ID into the request's metadata;
 //!   [`PropagateCorrelationLayer`](crate::tower::PropagateCorrelationLayer)
 //!   does the same around a `Channel`.
+//!
+//! `examples/grpc_server.rs` is a service with unary, server-streaming and
+//! bidirectional RPCs behind the layer, logging JSON lines with the ID.
 //!
 //! # Examples
 //!

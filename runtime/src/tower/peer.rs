@@ -64,11 +64,15 @@ where
 ///   then axum's `MockConnectInfo<SocketAddr>` used in tests, in the same
 ///   order as axum's `ConnectInfo` extractor;
 /// - tonic's `TcpConnectInfo` (feature `tonic`), which
-///   `tonic::transport::Server` puts on every request it serves over TCP;
+///   `tonic::transport::Server` puts on every request it serves over TCP,
+///   also over the TLS it terminates itself (`Server::tls_config`);
+/// - tonic's `TlsConnectInfo<TcpConnectInfo>` (feature `tonic-tls`), the
+///   only connection info when the server is handed TLS streams accepted
+///   elsewhere (`serve_with_incoming` of `tokio_rustls` streams);
 /// - a plain `std::net::SocketAddr` extension, for servers that insert one
 ///   themselves (for example in a hyper `service_fn` per connection).
 ///
-/// Without either, the peer is unknown and not trusted.
+/// Without any of them, the peer is unknown and not trusted.
 ///
 /// # Examples
 ///
@@ -107,6 +111,16 @@ impl<B> PeerAddr<B> for ExtensionPeer {
         {
             return Some(addr.ip());
         }
+        #[cfg(feature = "tonic-tls")]
+        {
+            use ::tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+            if let Some(addr) = extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|tls| tls.get_ref().remote_addr())
+            {
+                return Some(addr.ip());
+            }
+        }
         extensions.get::<SocketAddr>().map(SocketAddr::ip)
     }
 }
@@ -141,6 +155,9 @@ mod tests {
             });
         assert_eq!(ExtensionPeer.peer_addr(&request), Some(remote.ip()));
     }
+
+    // `TlsConnectInfo` has no public constructor: a real TLS server makes
+    // one in tests/tests/e2e_grpc_tls.rs.
 
     #[cfg(feature = "axum")]
     #[test]
