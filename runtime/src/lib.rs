@@ -57,6 +57,10 @@
 //! - `tonic` (implies `tower`): the layer also finds the peer address in
 //!   tonic's `TcpConnectInfo`, and `tonic::PropagateCorrelation` is an
 //!   interceptor for generated clients.
+//! - `reqwest` (implies `http`): `reqwest::RequestBuilderExt`, whose
+//!   `.with_correlation_id()` puts the current ID on a plain reqwest request;
+//!   `reqwest-middleware` adds `reqwest::PropagateCorrelation`, a middleware
+//!   that does it for every request of a reqwest-middleware client.
 
 // Each exception is `#[allow]`ed where it stands, next to its invariant;
 // docs/design.md lists them with the measurements that justify them.
@@ -100,6 +104,9 @@ pub mod http;
 #[cfg(feature = "log")]
 #[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub mod log;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;
