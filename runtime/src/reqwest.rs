@@ -30,6 +30,12 @@
 //!     .unwrap();
 //! assert_eq!(request.headers()["x-correlation-id"], "req-42");
 //! ```
+// Without `reqwest-middleware` the middleware is not in this build; the
+// docs still name it, and link to docs.rs.
+#![cfg_attr(
+    not(feature = "reqwest-middleware"),
+    doc = "[`PropagateCorrelation`]: https://docs.rs/correlated/latest/correlated/reqwest/struct.PropagateCorrelation.html"
+)]
 
 use ::http::HeaderName;
 use ::reqwest::RequestBuilder;
@@ -73,6 +79,10 @@ use crate::http::{X_CORRELATION_ID, inject_named};
 ///     .unwrap();
 /// assert_eq!(request.headers()["x-correlation-id"], "set-by-caller");
 /// ```
+#[cfg_attr(
+    not(feature = "reqwest-middleware"),
+    doc = "[`PropagateCorrelation`]: https://docs.rs/correlated/latest/correlated/reqwest/struct.PropagateCorrelation.html"
+)]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub trait RequestBuilderExt: sealed::Sealed + Sized {
     /// Adds the current ID as `x-correlation-id`, unless the request has
