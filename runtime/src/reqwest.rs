@@ -49,9 +49,9 @@ use crate::http::{X_CORRELATION_ID, inject_named};
 ///
 /// - call it **last**, just before `.send()`: a `.header(..)` added after it
 ///   is appended, and would make a second value next to the ID;
-/// - a request whose body is a **stream** (which reqwest cannot copy) is left
-///   as it is, since looking into it would lose the builder's error if it had
-///   one; for those, use [`PropagateCorrelation`] (feature
+/// - a request whose body is a **stream** is left as it is: reqwest cannot
+///   copy such a builder, nor tell it from one holding an error, which
+///   taking it apart would lose; for those, use [`PropagateCorrelation`] (feature
 ///   `reqwest-middleware`, it sees the finished request) or add the header
 ///   yourself: `build_split`, then
 ///   [`http::inject`](crate::http::inject) on the request's headers;
