@@ -4,7 +4,7 @@
 //! holds.
 //!
 //! ```sh
-//! cargo run -p correlated --example demo --features axum,tracing,tokio
+//! cargo run -p correlated --example demo --features axum,tracing,tokio,reqwest-middleware
 //! ```
 //!
 //! The service trusts `127.0.0.1` only; the "untrusted peer" requests come
@@ -347,7 +347,9 @@ async fn main() -> ExitCode {
         "no request saw another's ID",
     );
 
-    heading("6. a handler that calls a downstream service: the ID travels with the call");
+    heading(
+        "6. a handler that calls a downstream service through reqwest: the ID travels with the call",
+    );
     let answer = demo
         .send(&trusted, Method::GET, "/checkout", &header("checkout-42"))
         .await;

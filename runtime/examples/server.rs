@@ -2,7 +2,7 @@
 //! correlated's tower layer, logging through tracing.
 //!
 //! ```sh
-//! cargo run -p correlated --example server --features axum,tracing,tokio -- --addr 127.0.0.1:8080
+//! cargo run -p correlated --example server --features axum,tracing,tokio,reqwest-middleware -- --addr 127.0.0.1:8080
 //! curl -i -H 'x-correlation-id: my-request-1' http://127.0.0.1:8080/hello
 //! ```
 //!

@@ -60,6 +60,10 @@
 //! - `tonic-tls` (implies `tonic`): the layer also finds the peer address in
 //!   tonic's `TlsConnectInfo<TcpConnectInfo>`, for servers that accept TLS
 //!   with their own rustls acceptor; it adds no crypto provider of its own.
+//! - `reqwest` (implies `http`): `reqwest::RequestBuilderExt`, whose
+//!   `.with_correlation_id()` puts the current ID on a plain reqwest request;
+//!   `reqwest-middleware` adds `reqwest::PropagateCorrelation`, a middleware
+//!   that does it for every request of a reqwest-middleware client.
 
 // Each exception is `#[allow]`ed where it stands, next to its invariant;
 // docs/design.md lists them with the measurements that justify them.
@@ -106,6 +110,9 @@ pub mod http;
 #[cfg(feature = "log")]
 #[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub mod log;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;

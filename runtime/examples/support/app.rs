@@ -8,16 +8,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use correlated::correlated;
-use correlated::tower::{CorrelationLayer, InvalidTrustedSource, PropagateCorrelationLayer};
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use tower::{ServiceBuilder, ServiceExt};
+use correlated::reqwest::PropagateCorrelation;
+use correlated::tower::{CorrelationLayer, InvalidTrustedSource};
+use reqwest_middleware::ClientWithMiddleware;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
@@ -30,7 +28,7 @@ correlated::slot! {
 /// What the handlers share: a client for the "downstream" service.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    client: Client<HttpConnector, Body>,
+    client: ClientWithMiddleware,
     downstream: String,
 }
 
@@ -46,7 +44,7 @@ pub(crate) fn app(
 ) -> Result<Router, InvalidTrustedSource> {
     let correlation = CorrelationLayer::builder().trust_many(trusted.iter().map(String::as_str))?;
     let state = AppState {
-        client: Client::builder(TokioExecutor::new()).build_http(),
+        client: downstream_client(),
         downstream: format!("http://{downstream}"),
     };
     Ok(Router::new()
@@ -66,6 +64,19 @@ pub(crate) fn app(
                 .layer(correlation.build())
                 .layer(CatchPanicLayer::new()),
         ))
+}
+
+/// A reqwest client whose requests carry the current correlation ID.
+fn downstream_client() -> ClientWithMiddleware {
+    // The downstream service is on loopback: no proxy, whatever the
+    // environment says.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a plain-HTTP client has no TLS backend to fail");
+    reqwest_middleware::ClientBuilder::new(client)
+        .with(PropagateCorrelation::new())
+        .build()
 }
 
 /// Serves `app` on `listener`, with peer addresses for the trust check.
@@ -111,27 +122,20 @@ fn user_of(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
-/// Calls the downstream service; the propagation layer forwards the ID.
+/// Calls the downstream service through reqwest; the client's
+/// `PropagateCorrelation` middleware forwards the ID.
 #[correlated]
 async fn checkout(State(state): State<AppState>) -> Result<String, StatusCode> {
     tracing::info!("checkout: asking inventory");
-    let request = Request::get(format!("{}/inventory", state.downstream))
-        .body(Body::empty())
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    let response = ServiceBuilder::new()
-        .layer(PropagateCorrelationLayer::new())
-        .service(state.client.clone())
-        .oneshot(request)
+    let response = state
+        .client
+        .get(format!("{}/inventory", state.downstream))
+        .send()
         .await
         .map_err(|_| StatusCode::BAD_GATEWAY)?;
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| StatusCode::BAD_GATEWAY)?
-        .to_bytes();
+    let body = response.text().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
     tracing::info!("checkout: inventory answered");
-    Ok(format!("checkout ok; {}", String::from_utf8_lossy(&body)))
+    Ok(format!("checkout ok; {body}"))
 }
 
 /// The "downstream" service: it sees the caller's ID in its own logs.
