@@ -57,6 +57,15 @@
 //! - `tonic` (implies `tower`): the layer also finds the peer address in
 //!   tonic's `TcpConnectInfo`, and `tonic::PropagateCorrelation` is an
 //!   interceptor for generated clients.
+//! - `apalis`: apalis tasks carry the context in their metadata
+//!   (`apalis::task`), and `apalis::CorrelationLayer` runs each task in it.
+//! - `nats`: NATS messages carry the context in their headers
+//!   (`nats::headers`), and `nats::serve` runs each message's handler in it.
+//!
+//! Without any feature, [`carrier`] carries the ID through any string-keyed
+//! headers, and [`job`] adds the rules jobs and messages share: a job ID and
+//! the parent that enqueued it, the checks on arrival, and user slots that
+//! travel.
 
 // Each exception is `#[allow]`ed where it stands, next to its invariant;
 // docs/design.md lists them with the measurements that justify them.
