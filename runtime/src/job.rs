@@ -140,42 +140,51 @@ pub struct Policy {
     slots: Arc<[TravellingSlot]>,
 }
 
-/// A user slot that travels with jobs, its type erased.
+/// A user slot that travels with jobs, its type erased so that one policy
+/// can hold slots of different types.
+trait TravelSlot: Sync {
+    /// The slot's current value as text, if it has one.
+    fn render(&'static self) -> Option<String>;
+
+    /// `ctx` with the slot set to `text` parsed, or `ctx` back as the error
+    /// if it does not parse.
+    fn apply(&'static self, ctx: Context, text: &str) -> Result<Context, Context>;
+
+    /// `ctx` without the slot.
+    fn clear(&'static self, ctx: Context) -> Context;
+
+    fn declared_name(&self) -> &'static str;
+}
+
+impl<T> TravelSlot for Slot<T>
+where
+    T: fmt::Display + FromStr + Clone + Send + Sync + 'static,
+{
+    fn render(&'static self) -> Option<String> {
+        self.with(|value| value.map(ToString::to_string))
+    }
+
+    fn apply(&'static self, ctx: Context, text: &str) -> Result<Context, Context> {
+        match text.parse::<T>() {
+            Ok(value) => Ok(ctx.with_value(self, value)),
+            Err(_) => Err(ctx),
+        }
+    }
+
+    fn clear(&'static self, ctx: Context) -> Context {
+        ctx.without(self)
+    }
+
+    fn declared_name(&self) -> &'static str {
+        self.name()
+    }
+}
+
+/// One travelling slot and the key it travels under.
 #[derive(Clone)]
 struct TravellingSlot {
     key: Box<str>,
-    name: &'static str,
-    /// The slot's current value as text, if it has one.
-    render: fn(&'static (dyn std::any::Any + Send + Sync)) -> Option<String>,
-    /// `ctx` with the slot set to `text` parsed, or `Err` if it does not parse.
-    apply:
-        fn(&'static (dyn std::any::Any + Send + Sync), Context, &str) -> Result<Context, Context>,
-    /// `ctx` without the slot.
-    clear: fn(&'static (dyn std::any::Any + Send + Sync), Context) -> Context,
-    slot: &'static (dyn std::any::Any + Send + Sync),
-}
-
-impl TravellingSlot {
-    fn new<T>(slot: &'static Slot<T>, key: String) -> Self
-    where
-        T: fmt::Display + FromStr + Clone + Send + Sync + 'static,
-    {
-        fn typed<T: 'static>(slot: &'static (dyn std::any::Any + Send + Sync)) -> &'static Slot<T> {
-            slot.downcast_ref::<Slot<T>>()
-                .expect("a travelling slot is stored with the type it was registered with")
-        }
-        Self {
-            key: key.into_boxed_str(),
-            name: slot.name(),
-            render: |slot| typed::<T>(slot).get().map(|value| value.to_string()),
-            apply: |slot, ctx, text| match text.parse::<T>() {
-                Ok(value) => Ok(ctx.with_value(typed::<T>(slot), value)),
-                Err(_) => Err(ctx),
-            },
-            clear: |slot, ctx| ctx.without(typed::<T>(slot)),
-            slot,
-        }
-    }
+    slot: &'static dyn TravelSlot,
 }
 
 /// A [`Policy`] setting that cannot work, reported when it is made.
@@ -302,7 +311,10 @@ impl Policy {
             return Err(error("another slot already travels under that key"));
         }
         let mut slots = self.slots.to_vec();
-        slots.push(TravellingSlot::new(slot, key.to_owned()));
+        slots.push(TravellingSlot {
+            key: key.into(),
+            slot,
+        });
         self.slots = slots.into();
         Ok(self)
     }
@@ -347,7 +359,7 @@ impl Policy {
             }
             // Our own value, but it must pass the same floor on the way in:
             // sending what the worker would refuse helps nobody.
-            if let Some(text) = (travelling.render)(travelling.slot)
+            if let Some(text) = travelling.slot.render()
                 && CorrelationId::parse(&text).is_ok()
             {
                 carrier.set(&travelling.key, text);
@@ -470,17 +482,17 @@ impl Policy {
         rejected: &mut Rejections,
     ) -> Context {
         let Some(text) = carrier.get(&travelling.key) else {
-            return (travelling.clear)(travelling.slot, ctx);
+            return travelling.slot.clear(ctx);
         };
         if let Err(error) = CorrelationId::parse(text) {
             rejected.push_slot(travelling, Rejection::Invalid(error));
-            return (travelling.clear)(travelling.slot, ctx);
+            return travelling.slot.clear(ctx);
         }
-        match (travelling.apply)(travelling.slot, ctx, text) {
+        match travelling.slot.apply(ctx, text) {
             Ok(ctx) => ctx,
             Err(ctx) => {
                 rejected.push_slot(travelling, Rejection::Unparsable);
-                (travelling.clear)(travelling.slot, ctx)
+                travelling.slot.clear(ctx)
             }
         }
     }
@@ -526,7 +538,11 @@ impl Rejections {
 
     fn push_slot(&mut self, travelling: &TravellingSlot, reason: Rejection) {
         self.0.push((
-            format!("{} (slot {})", travelling.key, travelling.name),
+            format!(
+                "{} (slot {})",
+                travelling.key,
+                travelling.slot.declared_name()
+            ),
             reason,
         ));
     }
@@ -543,11 +559,16 @@ impl Rejections {
                 } else {
                     "leaving it unset"
                 };
-                ::tracing::debug!(
-                    key = %key,
-                    reason = %reason,
-                    "ignored the job's {key} entry; {outcome}"
-                );
+                match reason {
+                    Rejection::Missing => {
+                        ::tracing::debug!(key = %key, "the job has no {key} entry; {outcome}");
+                    }
+                    Rejection::Invalid(_) | Rejection::Unparsable => ::tracing::debug!(
+                        key = %key,
+                        reason = %reason,
+                        "rejected the job's {key} entry; {outcome}"
+                    ),
+                }
             }
         });
     }
@@ -567,7 +588,7 @@ impl fmt::Debug for Policy {
         let slots: Vec<_> = self
             .slots
             .iter()
-            .map(|travelling| (travelling.name, &*travelling.key))
+            .map(|travelling| (travelling.slot.declared_name(), &*travelling.key))
             .collect();
         f.debug_struct("Policy")
             .field("validation", &validation)
