@@ -28,7 +28,8 @@ pub(crate) enum Step {
 }
 
 /// One JSON object per line on stdout, each with `correlation_id`,
-/// `job_id` and `parent_id` (`-` when unset).
+/// `job_id` and `parent_id` (`-` when unset): INFO and above, and
+/// correlated's own debug lines (each rejected ID, without its value).
 pub(crate) fn init_logs() {
     let layer = tracing_subscriber::fmt::layer()
         .json()
@@ -39,7 +40,13 @@ pub(crate) fn init_logs() {
                 .with_slot(&job::PARENT_ID)
         });
     tracing_subscriber::registry()
-        .with(layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+        .with(
+            layer.with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_default(tracing::Level::INFO)
+                    .with_target("correlated", tracing::Level::DEBUG),
+            ),
+        )
         .init();
 }
 
