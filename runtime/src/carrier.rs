@@ -9,6 +9,11 @@
 //! Values read from a carrier come from outside and are always validated;
 //! the key is [`KEY`] (`x-correlation-id`) unless you name another.
 //!
+//! These functions carry the correlation ID alone. For jobs that should also
+//! know their own ID and the parent that enqueued them, a validator, and user
+//! slots that travel, use [`job::Policy`](crate::job::Policy) with the same
+//! carriers.
+//!
 //! # Examples
 //!
 //! ```

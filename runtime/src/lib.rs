@@ -64,6 +64,15 @@
 //!   `.with_correlation_id()` puts the current ID on a plain reqwest request;
 //!   `reqwest-middleware` adds `reqwest::PropagateCorrelation`, a middleware
 //!   that does it for every request of a reqwest-middleware client.
+//! - `apalis`: apalis tasks carry the context in their metadata
+//!   (`apalis::task`), and `apalis::CorrelationLayer` runs each task in it.
+//! - `nats`: NATS messages carry the context in their headers
+//!   (`nats::headers`), and `nats::serve` runs each message's handler in it.
+//!
+//! Without any feature, [`carrier`] carries the ID through any string-keyed
+//! headers, and [`job`] adds the rules jobs and messages share: a job ID and
+//! the parent that enqueued it, the checks on arrival, and user slots that
+//! travel.
 
 // Each exception is `#[allow]`ed where it stands, next to its invariant;
 // docs/design.md lists them with the measurements that justify them.
@@ -103,16 +112,23 @@ pub(crate) fn tracing_test_lock() -> std::sync::MutexGuard<'static, ()> {
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod baggage;
+#[cfg(feature = "apalis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "apalis")))]
+pub mod apalis;
 pub mod carrier;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+pub mod job;
 #[cfg(feature = "log")]
 #[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub mod log;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats;
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;

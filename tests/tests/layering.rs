@@ -134,6 +134,38 @@ fn tower_modules_use_only_the_modules_above_them() {
     );
 }
 
+/// The integrations above the core, and the other integrations each may
+/// use: the job rules (`job`) build on `carrier`, and the job transports
+/// (`apalis`, `nats`) on both; the rules never name a transport, so one
+/// rule set serves them all (docs/design.md, "Jobs and messages"). `job`'s
+/// unit tests format its debug logs with `crate::tracing`.
+const INTEGRATIONS: &[(&str, &[&str])] = &[
+    ("carrier", &[]),
+    ("job", &["carrier", "tracing"]),
+    ("apalis", &["carrier", "job"]),
+    ("nats", &["carrier", "job"]),
+];
+
+#[test]
+fn job_modules_use_only_the_integrations_below_them() {
+    let integrations = [
+        "carrier", "job", "apalis", "nats", "http", "tower", "tonic", "tracing", "log", "spawn",
+    ];
+    let mut wrong = Vec::new();
+    for (module, allowed) in INTEGRATIONS {
+        for name in modules_named(&source(module), "crate::") {
+            if integrations.contains(&name.as_str()) && !allowed.contains(&name.as_str()) {
+                wrong.push(format!("{module}.rs uses crate::{name}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the job rules must not depend on a transport:\n{}",
+        wrong.join("\n")
+    );
+}
+
 #[test]
 fn every_core_module_is_in_the_table() {
     let lib = source("lib");
