@@ -83,6 +83,10 @@ mod id;
 mod key;
 mod misuse;
 mod slot;
+// The rules every server integration shares (feature `tower` or
+// `actix-web`); each integration re-exports its public face.
+#[cfg(feature = "tower")]
+mod inbound;
 #[cfg(feature = "tokio")]
 mod spawn;
 mod token;
