@@ -201,7 +201,7 @@ impl LogProcessor for CorrelationLogProcessor {
 /// before it is first entered: tracing-opentelemetry starts the span then,
 /// and a started span's parent cannot change.
 #[cfg(feature = "tower")]
-pub(crate) fn continue_trace(span: &::tracing::Span, parent: &crate::tower::TraceParent) {
+pub(crate) fn continue_trace(span: &::tracing::Span, parent: &crate::inbound::TraceParent) {
     use ::opentelemetry::trace::{
         SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
     };

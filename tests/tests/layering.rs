@@ -34,6 +34,7 @@ const INBOUND: &[(&str, &[&str])] = &[
     ("request", &[]),
     ("decision", &["request", "trace_context", "trust"]),
     ("builder", &["decision", "trust"]),
+    ("span", &["decision", "trace_context"]),
 ];
 
 /// The tower integration's modules, in the same one-way order

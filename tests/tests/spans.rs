@@ -261,3 +261,138 @@ fn outside_the_function_nothing_is_in_its_span() {
     assert_eq!(events.last().unwrap().message, "after");
     assert!(events.last().unwrap().spans.is_empty());
 }
+
+// --- The request span: the tower layer, or tower-http's TraceLayer ---------
+
+mod request_span {
+    use axum::body::Body;
+    use axum::routing::get;
+    use correlated::tower::CorrelationLayer;
+    use correlated::tracing::RequestSpan;
+    use futures::StreamExt as _;
+    use http_body_util::BodyExt;
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_http::trace::TraceLayer;
+
+    use super::*;
+
+    /// Logs in the handler, then in every chunk of a body streamed after the
+    /// handler returned.
+    async fn orders() -> Body {
+        tracing::info!("handler");
+        let chunks = futures::stream::iter(0..2).map(|n| {
+            tracing::info!(n, "chunk");
+            Ok::<_, Infallible>(format!("{n};"))
+        });
+        Body::from_stream(chunks)
+    }
+
+    fn app() -> axum::Router {
+        axum::Router::new().route("/orders", get(orders))
+    }
+
+    /// Sends one request; returns the echoed ID. The body is read to its
+    /// end, so its chunks are logged.
+    async fn send<S, B>(service: S) -> String
+    where
+        S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>,
+        B: http_body::Body<Error: std::fmt::Debug>,
+    {
+        let request = http::Request::get("/orders?page=2")
+            .body(Body::empty())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        let id = response.headers()["x-correlation-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "0;1;");
+        id
+    }
+
+    /// Every application event is in exactly one span named `request`, with
+    /// tower-http's fields and the request's ID, the ID the code saw.
+    fn assert_one_request_span(events: &[SeenEvent], id: &str, level: Level) {
+        let ours: Vec<_> = events
+            .iter()
+            .filter(|event| event.message == "handler" || event.message == "chunk")
+            .collect();
+        assert_eq!(ours.len(), 3, "{events:#?}");
+        for event in ours {
+            let requests: Vec<_> = event
+                .spans
+                .iter()
+                .filter(|span| span.name == "request")
+                .collect();
+            assert_eq!(requests.len(), 1, "{event:#?}");
+            let span = requests[0];
+            assert_eq!(span.level, level);
+            assert_eq!(span.fields["method"], "GET");
+            assert_eq!(span.fields["uri"], "/orders?page=2");
+            assert_eq!(span.fields["version"], "HTTP/1.1");
+            assert_eq!(span.fields["correlation_id"], id);
+            assert_eq!(event.current.as_deref(), Some(id));
+        }
+    }
+
+    #[test]
+    fn the_layers_span_covers_the_handler_and_the_streamed_body() {
+        let _serial = serial();
+        let recorder = Recorder::default();
+        let id = run(&recorder.dispatch(), async {
+            let layer = CorrelationLayer::builder()
+                .request_span(RequestSpan::new())
+                .build();
+            send(app().layer(layer)).await
+        });
+        let events = recorder.events();
+        assert_one_request_span(&events, &id, Level::DEBUG);
+        let span = &events[0].spans[0];
+        assert_eq!(span.target, "correlated::tracing");
+    }
+
+    #[test]
+    fn trace_layer_makes_the_same_span_inside_the_layer() {
+        let _serial = serial();
+        let recorder = Recorder::default();
+        let spans = RequestSpan::new().level(Level::INFO);
+        let id = run(&recorder.dispatch(), async move {
+            let service = ServiceBuilder::new()
+                .layer(CorrelationLayer::new())
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(move |request: &http::Request<Body>| spans.make(request)),
+                )
+                .service(app());
+            send(service).await
+        });
+        assert_one_request_span(&recorder.events(), &id, Level::INFO);
+    }
+
+    #[test]
+    fn request_span_is_a_make_span_for_trace_layer() {
+        let _serial = serial();
+        let recorder = Recorder::default();
+        let id = run(&recorder.dispatch(), async move {
+            let service = ServiceBuilder::new()
+                .layer(CorrelationLayer::new())
+                .layer(TraceLayer::new_for_http().make_span_with(correlated::tracing::request_span))
+                .service(app());
+            send(service).await
+        });
+        assert_one_request_span(&recorder.events(), &id, Level::DEBUG);
+    }
+
+    #[test]
+    fn no_span_unless_asked() {
+        let _serial = serial();
+        let recorder = Recorder::default();
+        run(&recorder.dispatch(), async {
+            send(app().layer(CorrelationLayer::new())).await
+        });
+        for event in recorder.events() {
+            assert!(event.spans.is_empty(), "{event:#?}");
+        }
+    }
+}

@@ -407,3 +407,41 @@ impl<T: Integration> CorrelationBuilder<T> {
         self
     }
 }
+
+// === The request span (feature `tracing`) ===
+
+#[cfg(feature = "tracing")]
+impl<T: Integration> CorrelationBuilder<T> {
+    /// Makes a span for every request, as `spans` says (name `request`,
+    /// tower-http's fields and `correlation_id`), entered for every poll of
+    /// the handler's future and of the response body, so that every layer of
+    /// the subscriber (tracing-opentelemetry included) sees the ID in the
+    /// span context. Off by default.
+    ///
+    /// With tower-http's `TraceLayer` in the same service, leave this off and
+    /// give `TraceLayer` the same span instead, with
+    /// `.make_span_with(correlated::tracing::request_span)`: two spans named
+    /// `request` would nest. With the `opentelemetry` feature and
+    /// [`trace_context`](Self::trace_context) on, the span of a request whose
+    /// `traceparent` was accepted continues that trace.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
+    /// use correlated::tower::CorrelationLayer;
+    /// use correlated::tracing::RequestSpan;
+    ///
+    /// let layer = CorrelationLayer::builder()
+    ///     .request_span(RequestSpan::new().level(tracing::Level::INFO))
+    ///     .build();
+    /// # drop(layer);
+    /// # }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn request_span(mut self, spans: crate::tracing::RequestSpan) -> Self {
+        self.config.request_span = Some(spans);
+        self
+    }
+}

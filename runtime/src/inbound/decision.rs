@@ -68,6 +68,9 @@ pub(crate) struct Config {
     pub(crate) set_request_header: bool,
     /// Read `traceparent` from trusted peers (the W3C Trace Context bridge).
     pub(crate) trace_context: bool,
+    /// Make a span for each request (`request_span`); off by default.
+    #[cfg(feature = "tracing")]
+    pub(crate) request_span: Option<crate::tracing::RequestSpan>,
 }
 
 impl Default for Config {
@@ -81,6 +84,8 @@ impl Default for Config {
             echo: true,
             set_request_header: false,
             trace_context: false,
+            #[cfg(feature = "tracing")]
+            request_span: None,
         }
     }
 }
@@ -355,7 +360,8 @@ impl fmt::Debug for Config {
             Validation::Uuid => "uuid",
             Validation::Custom(_) => "custom",
         };
-        f.debug_struct("Config")
+        let mut debug = f.debug_struct("Config");
+        debug
             .field("headers", &self.headers)
             .field("trusted", &self.trusted)
             .field("validation", &validation)
@@ -363,8 +369,10 @@ impl fmt::Debug for Config {
             .field("on_invalid", &self.on_invalid)
             .field("echo", &self.echo)
             .field("set_request_header", &self.set_request_header)
-            .field("trace_context", &self.trace_context)
-            .finish()
+            .field("trace_context", &self.trace_context);
+        #[cfg(feature = "tracing")]
+        debug.field("request_span", &self.request_span);
+        debug.finish()
     }
 }
 

@@ -16,10 +16,12 @@
 //   request:  `RequestView`, `HeaderBytes`: what the decision reads
 //   decision: `Config`, `Decision`, `OnInvalid`; which ID a request runs with
 //   builder:  `CorrelationBuilder`, the options over a `Config`
+//   span:     the request span (`request_span`) and `InSpan`, which enters it
 
 mod builder;
 mod decision;
 mod request;
+mod span;
 mod trace_context;
 mod trust;
 
@@ -28,6 +30,7 @@ pub(crate) use builder::{Integration, sealed};
 pub use decision::OnInvalid;
 pub(crate) use decision::{Config, Decision};
 pub(crate) use request::RequestView;
+pub(crate) use span::{InSpan, MaybeSpan, request_span};
 pub(crate) use trace_context::TRACEPARENT;
 pub use trace_context::{InvalidTraceParent, InvalidTraceParentKind, TRACE_ID, TraceParent};
 pub use trust::{InvalidTrustedSource, TrustedSource};

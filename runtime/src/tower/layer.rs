@@ -12,7 +12,9 @@ use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
 use crate::future::Correlated;
 use crate::http::{Found, find_one};
-use crate::inbound::{Config, Decision, RequestView, TRACEPARENT, request_context};
+use crate::inbound::{
+    Config, Decision, InSpan, RequestView, TRACEPARENT, request_context, request_span,
+};
 
 /// Gives every request a correlation ID, the tower counterpart of a
 /// correlation-ID middleware.
@@ -227,6 +229,8 @@ where
             request.headers_mut().insert(name, HeaderValue::from(&id));
         }
         let echo = echo(&id, incoming);
+        // Made before anything enters it, as continuing a trace requires.
+        let span = request_span(config, &id, trace_parent.as_ref(), &request);
         request.extensions_mut().insert(id.clone());
         // The trace-context bridge records the `traceparent` beside the ID;
         // the header itself stays as it came.
@@ -236,10 +240,13 @@ where
         }
         // `call` often does work before returning its future (routing, span
         // creation): it runs in the request's context too, in the frame the
-        // future then keeps.
+        // future then keeps, and in the request span.
         let inner = &mut self.inner;
-        let future = Correlated::make_in(context.into_values(), || inner.call(request));
-        ResponseFuture::called(future, echo)
+        let body_span = span.clone();
+        let future = Correlated::make_in(context.into_values(), || {
+            InSpan::make_in(span, || inner.call(request))
+        });
+        ResponseFuture::called(future, body_span, echo)
     }
 }
 
