@@ -139,7 +139,8 @@
 
 mod span;
 
-#[allow(unused_imports)] // used by the integrations that make request spans
+#[cfg(feature = "http")]
+#[allow(unused_imports)] // used by the server integrations, when built
 pub(crate) use span::RequestLine;
 pub use span::RequestSpan;
 #[cfg(feature = "http")]

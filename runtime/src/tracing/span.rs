@@ -3,13 +3,20 @@
 //! not only the fmt layer that [`CorrelatedFormat`](super::CorrelatedFormat)
 //! wraps.
 
+// Making the span needs a request: the `http` feature, which every server
+// integration has.
+#[cfg(feature = "http")]
 use std::fmt;
 
-use ::tracing::{Level, Span};
+use ::tracing::Level;
+#[cfg(feature = "http")]
+use ::tracing::Span;
 
+#[cfg(feature = "http")]
 use crate::id::CorrelationId;
 
 /// The span's name, as tower-http's `DefaultMakeSpan` names its own.
+#[cfg(feature = "http")]
 const NAME: &str = "request";
 
 /// How the request span is made: the span tower-http's `TraceLayer` makes by
@@ -104,12 +111,16 @@ impl RequestSpan {
     /// Inside tower-http's `TraceLayer`, at level `INFO`:
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # futures::executor::block_on(async {
     /// use correlated::tower::CorrelationLayer;
     /// use correlated::tracing::RequestSpan;
-    /// use tower::ServiceBuilder;
+    /// use tower::{ServiceBuilder, ServiceExt};
     /// use tower_http::trace::TraceLayer;
     /// # use std::convert::Infallible;
-    /// # use tower::service_fn;
+    /// # let app = tower::service_fn(|_: http::Request<String>| async {
+    /// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+    /// # });
     ///
     /// let spans = RequestSpan::new().level(tracing::Level::INFO);
     /// let service = ServiceBuilder::new()
@@ -117,11 +128,11 @@ impl RequestSpan {
     ///     .layer(TraceLayer::new_for_http().make_span_with(move |request: &http::Request<_>| {
     ///         spans.make(request)
     ///     }))
-    /// #   .service(service_fn(|_: http::Request<String>| async {
-    /// #       Ok::<_, Infallible>(http::Response::new(String::new()))
-    /// #   }));
-    ///     // .service(app)
-    /// # drop(service);
+    ///     .service(app);
+    ///
+    /// let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+    /// assert!(response.headers().contains_key("x-correlation-id"));
+    /// # });
     /// ```
     #[cfg(feature = "http")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
@@ -141,6 +152,7 @@ impl RequestSpan {
     /// The span for a request with correlation ID `id`; the shared maker of
     /// every integration (tower, actix-web), which differ only in how they
     /// hold the method, URI and version.
+    #[cfg(feature = "http")]
     pub(crate) fn make_with(&self, id: Option<&CorrelationId>, request: &impl RequestLine) -> Span {
         let method = request.method();
         let uri = request.uri();
@@ -177,7 +189,9 @@ impl Default for RequestSpan {
 }
 
 /// What the request span shows of a request, whichever `http` types the
-/// framework uses (actix-web's differ from `http` 1's).
+/// framework uses (actix-web's differ from `http` 1's). Every server
+/// integration has the `http` feature.
+#[cfg(feature = "http")]
 pub(crate) trait RequestLine {
     fn method(&self) -> impl fmt::Display;
     fn uri(&self) -> impl fmt::Display;
@@ -210,20 +224,24 @@ impl<B> RequestLine for ::http::Request<B> {
 /// instead of its own:
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # futures::executor::block_on(async {
 /// use correlated::tower::CorrelationLayer;
-/// use tower::ServiceBuilder;
+/// use tower::{ServiceBuilder, ServiceExt};
 /// use tower_http::trace::TraceLayer;
 /// # use std::convert::Infallible;
-/// # use tower::service_fn;
+/// # let app = tower::service_fn(|_: http::Request<String>| async {
+/// #     Ok::<_, Infallible>(http::Response::new(String::new()))
+/// # });
 ///
 /// let service = ServiceBuilder::new()
 ///     .layer(CorrelationLayer::new())
 ///     .layer(TraceLayer::new_for_http().make_span_with(correlated::tracing::request_span))
-/// #   .service(service_fn(|_: http::Request<String>| async {
-/// #       Ok::<_, Infallible>(http::Response::new(String::new()))
-/// #   }));
-///     // .service(app)
-/// # drop(service);
+///     .service(app);
+///
+/// let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+/// assert!(response.headers().contains_key("x-correlation-id"));
+/// # });
 /// ```
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
