@@ -326,3 +326,93 @@ fn future_body(krate: &Path, mut body: Block, spanned: bool) -> TokenStream {
     }
     sync_body(krate, &body, spanned)
 }
+
+#[cfg(all(test, feature = "tracing"))]
+mod tests {
+    use super::*;
+
+    /// The expansion as text, without spaces: `span!` is not expanded here,
+    /// unlike in a `cargo expand` snapshot (ui-tests/tests/expand.rs says why
+    /// `span` has none).
+    fn expanded(args: TokenStream, item: TokenStream) -> String {
+        try_expand(args, item).unwrap().to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn span_on_an_async_fn_is_made_from_the_context_and_entered_inside_it() {
+        let code = expanded(
+            quote!(span, USER_ID = user),
+            quote!(
+                async fn load(user: String) -> u32 {
+                    7
+                }
+            ),
+        );
+        let span = "let__correlate_span=::correlated::__private::tracing::span!(\
+                    ::correlated::__private::tracing::Level::INFO,\"load\",\
+                    \"correlation_id\"=::correlated::__private::span_id(&__correlate_context),\
+                    \"user_id\"=::correlated::__private::span_value(&__correlate_context,&USER_ID),);";
+        assert!(code.contains(span), "{code}");
+        let context = code
+            .find("let__correlate_context=::correlated::__private::bind")
+            .unwrap();
+        assert!(
+            context < code.find(span).unwrap(),
+            "the span reads the bound slots: {code}"
+        );
+        assert!(
+            code.contains(
+                "::correlated::__private::wrap_in_span(__correlate_context,__correlate_span,asyncmove"
+            ),
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn span_on_a_sync_fn_is_entered_beside_the_frame_under_its_given_name() {
+        let code = expanded(
+            quote!(span = "nightly", fresh),
+            quote!(
+                fn report() {}
+            ),
+        );
+        assert!(code.contains("Level::INFO,\"nightly\","), "{code}");
+        assert!(
+            code.contains(
+                "match(::core::pin::pin!(::correlated::__private::frame(__correlate_context)),\
+                 ::correlated::__private::enter_span(&__correlate_span)){(__correlate_frame,_)=>"
+            ),
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn span_on_a_fn_returning_a_future_carries_it_into_the_future() {
+        let code = expanded(
+            quote!(span),
+            quote!(
+                fn call() -> impl Future<Output = ()> {
+                    async {}
+                }
+            ),
+        );
+        assert!(
+            code.contains(
+                "::correlated::__private::in_current_context_in_span(&__correlate_span,async{})"
+            ),
+            "{code}"
+        );
+        assert!(code.contains("enter_span(&__correlate_span)"), "{code}");
+    }
+
+    #[test]
+    fn without_span_nothing_of_tracing_is_named() {
+        let code = expanded(
+            quote!(fresh),
+            quote!(
+                async fn job() {}
+            ),
+        );
+        assert!(!code.contains("span"), "{code}");
+    }
+}
