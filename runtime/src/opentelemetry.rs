@@ -10,7 +10,7 @@
     doc = "  [`request_span`](crate::tower::CorrelationLayerBuilder::request_span)"
 )]
 #![cfg_attr(not(feature = "tower"), doc = "  `request_span`")]
-//!   option, or [`request_span`](crate::tracing::request_span) in tower-http's
+//!   option, or `correlated::tracing::request_span` in tower-http's
 //!   `TraceLayer`) and `#[correlated(span)]` functions make such spans; the
 //!   spans inside them share their trace.
 //! - **Continued traces.** With this feature, a request span made for a

@@ -39,7 +39,7 @@ const NAME: &str = "request";
 ///   enters it for every poll of the request's future and response body;
 /// - in tower-http's `TraceLayer`, with
 ///   `.make_span_with(correlated::tracing::request_span)` (or a closure
-///   calling [`RequestSpan::make`] for another level), when the service has
+///   calling `RequestSpan::make` for another level), when the service has
 ///   one: `TraceLayer` then makes this span instead of its own. Add it
 ///   *after* `CorrelationLayer` in a `ServiceBuilder` (inside it), so the ID
 ///   is decided before the span is made.
