@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, Path, Token};
+use syn::{Expr, Ident, LitStr, Path, Token};
 
 /// What the user asked for, e.g. `#[correlated(id = req.id(), USER_ID = user)]`.
 pub(crate) struct Args {
@@ -16,6 +16,15 @@ pub(crate) struct Args {
     pub(crate) slots: Vec<SlotBinding>,
     /// `crate = path`; `::correlated` when absent.
     pub(crate) krate: Option<Path>,
+    /// `span` or `span = "name"`: the body runs in a `tracing` span.
+    pub(crate) span: Option<SpanRequest>,
+}
+
+/// `span` (named after the function) or `span = "name"`.
+pub(crate) struct SpanRequest {
+    /// The `span` keyword, for errors about the span as a whole.
+    pub(crate) keyword: Ident,
+    pub(crate) name: Option<LitStr>,
 }
 
 /// Where the handler's correlation ID comes from.
@@ -34,7 +43,8 @@ pub(crate) struct SlotBinding {
     pub(crate) value: Expr,
 }
 
-const EXPECTED: &str = "expected `id = ...`, `fresh`, `crate = ...` or a slot binding `NAME = ...`";
+const EXPECTED: &str =
+    "expected `id = ...`, `fresh`, `span`, `crate = ...` or a slot binding `NAME = ...`";
 
 impl Args {
     pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Self> {
@@ -47,6 +57,7 @@ enum Arg {
     Fresh(Ident),
     Id(Ident, Expr),
     Crate(Ident, Path),
+    Span(Ident, Option<LitStr>),
     Slot(Path, Expr),
 }
 
@@ -57,6 +68,7 @@ impl Arg {
             Arg::Fresh(_) => "fresh".to_owned(),
             Arg::Id(..) => "id".to_owned(),
             Arg::Crate(..) => "crate".to_owned(),
+            Arg::Span(..) => "span".to_owned(),
             Arg::Slot(path, _) => path_text(path),
         }
     }
@@ -64,7 +76,9 @@ impl Arg {
     /// The argument's name as written, for errors to point at.
     fn name(&self) -> TokenStream {
         match self {
-            Arg::Fresh(ident) | Arg::Id(ident, _) | Arg::Crate(ident, _) => ident.to_token_stream(),
+            Arg::Fresh(ident) | Arg::Id(ident, _) | Arg::Crate(ident, _) | Arg::Span(ident, _) => {
+                ident.to_token_stream()
+            }
             Arg::Slot(path, _) => path.to_token_stream(),
         }
     }
@@ -77,6 +91,7 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
         id: IdSource::Inherit,
         slots: Vec::new(),
         krate: None,
+        span: None,
     };
     let mut errors = Errors::default();
     let mut seen = Vec::new();
@@ -142,6 +157,19 @@ fn parse_arg(input: ParseStream) -> syn::Result<Arg> {
             expect_value(input, "id", name.span())?;
             Ok(Arg::Id(name, input.parse()?))
         }
+        "span" => {
+            if !input.peek(Token![=]) {
+                return Ok(Arg::Span(name, None));
+            }
+            expect_value(input, "span", name.span())?;
+            let span_name = input.parse::<LitStr>().map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    "expected the span's name as a string, as in `span = \"checkout\"`",
+                )
+            })?;
+            Ok(Arg::Span(name, Some(span_name)))
+        }
         text if is_slot_name(text) => {
             expect_value(input, text, name.span())?;
             Ok(Arg::Slot(head, input.parse()?))
@@ -203,6 +231,18 @@ fn apply(args: &mut Args, seen: &mut Vec<String>, arg: Arg) -> syn::Result<()> {
             args.id = IdSource::Explicit(expr);
         }
         Arg::Crate(_, path) => args.krate = Some(path),
+        Arg::Span(keyword, name) => {
+            // The macro cannot see the runtime's features; the runtime's
+            // `tracing` feature turns this crate's on (macros/Cargo.toml).
+            if !cfg!(feature = "tracing") {
+                return Err(syn::Error::new(
+                    keyword.span(),
+                    "`span` needs the `tracing` feature of `correlated`; turn it on in \
+                     Cargo.toml: `correlated = { version = \"...\", features = [\"tracing\"] }`",
+                ));
+            }
+            args.span = Some(SpanRequest { keyword, name });
+        }
         Arg::Slot(slot, value) => args.slots.push(SlotBinding { slot, value }),
     }
     Ok(())
@@ -235,7 +275,7 @@ fn is_slot_name(name: &str) -> bool {
 /// These get the list of arguments rather than advice on naming slots.
 fn is_typo_of_keyword(name: &str) -> bool {
     let name = name.to_lowercase();
-    ["id", "fresh", "crate"]
+    ["id", "fresh", "crate", "span"]
         .iter()
         .any(|keyword| edit_distance(&name, keyword) <= 2)
 }
@@ -322,6 +362,44 @@ mod tests {
             Args::parse(quote!()).unwrap().id,
             IdSource::Inherit
         ));
+    }
+
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn span_takes_an_optional_name() {
+        let args = Args::parse(quote!(span, fresh)).unwrap();
+        assert!(args.span.unwrap().name.is_none());
+        let args = Args::parse(quote!(span = "checkout")).unwrap();
+        assert_eq!(args.span.unwrap().name.unwrap().value(), "checkout");
+        assert!(Args::parse(quote!(fresh)).unwrap().span.is_none());
+    }
+
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn span_names_are_strings() {
+        assert_eq!(
+            errors(quote!(span = 3, span = checkout, span =)),
+            [
+                "expected the span's name as a string, as in `span = \"checkout\"`",
+                "expected the span's name as a string, as in `span = \"checkout\"`",
+                "missing value for `span`; expected `span = ...`",
+            ]
+        );
+        assert_eq!(
+            errors(quote!(span, span = "x")),
+            ["duplicate argument `span`"]
+        );
+    }
+
+    #[cfg(not(feature = "tracing"))]
+    #[test]
+    fn span_without_the_tracing_feature_says_which_feature() {
+        let found = errors(quote!(span));
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("`span` needs the `tracing` feature of `correlated`"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -11,16 +11,24 @@
 //!   does both: the frame covers the code that builds the future, and the
 //!   future carries the context for its whole life (`in_current_context`).
 //!
+//! With `span`, a `tracing` span is made after the context (`span_id`,
+//! `span_value` give its fields) and is entered wherever the context is:
+//! inside the future's frame for every poll (`wrap_in_span`,
+//! `in_current_context_in_span`), and for a plain `fn` beside its frame
+//! (`enter_span`). Those helpers exist only with the runtime's `tracing`
+//! feature, which `args` checks for.
+//!
 //! Spans: the user's tokens keep their spans, so type errors in the body and
 //! in argument expressions point at the user's code. Generated locals are
 //! `Span::mixed_site()`, invisible to the user's code and unable to shadow it.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Block, Expr, Ident, Path, ReturnType, Type, parse_quote};
+use syn::{Block, Expr, Ident, LitStr, Path, ReturnType, Type, parse_quote};
 
-use crate::args::{Args, Errors, IdSource, SlotBinding};
+use crate::args::{Args, Errors, IdSource, SlotBinding, SpanRequest};
 use crate::item::{self, Function, Shape};
 
 // Input:  the attribute's arguments and the item it is on.
@@ -54,11 +62,16 @@ fn expand(args: &Args, function: Function) -> TokenStream {
         shape,
     } = function;
     let context = context(args, &krate);
+    let span = args
+        .span
+        .as_ref()
+        .map(|request| span(args, request, &krate, &sig.ident));
+    let spanned = span.is_some();
     let brace = body.brace_token;
     let body = match shape {
-        Shape::Async => async_body(&krate, &sig.output, &body),
-        Shape::Sync => sync_body(&krate, &body),
-        Shape::ReturnsFuture => future_body(&krate, body),
+        Shape::Async => async_body(&krate, &sig.output, &body, spanned),
+        Shape::Sync => sync_body(&krate, &body, spanned),
+        Shape::ReturnsFuture => future_body(&krate, body, spanned),
     };
     let mut tokens = quote! {
         #(#attrs)*
@@ -70,6 +83,7 @@ fn expand(args: &Args, function: Function) -> TokenStream {
         tokens.extend(quote! {
             #(#inner_attrs)*
             #context
+            #span
             #body
         });
     });
@@ -103,6 +117,73 @@ fn context(args: &Args, krate: &Path) -> TokenStream {
     }
 }
 
+/// The local that holds the span of `span`; mixed-site, like the context.
+fn span_ident() -> Ident {
+    Ident::new("__correlate_span", Span::mixed_site())
+}
+
+// Input:  (span, USER_ID = user) on `fn load`, or (span = "name", ..)
+// Output: let __correlate_span = ::correlated::__private::tracing::span!(
+//             ::correlated::__private::tracing::Level::INFO,
+//             "load",
+//             "correlation_id" = ::correlated::__private::span_id(&__correlate_context),
+//             "user_id" = ::correlated::__private::span_value(&__correlate_context, &USER_ID),
+//         );
+//
+// Named and levelled as `#[instrument]` names its spans (the function, INFO),
+// with the target of the user's module (`span!`'s default). The fields are
+// read from the context being entered, after the bindings, so they hold the
+// values the body sees; each slot is a field under its name in lower case,
+// as the logging integrations write it.
+fn span(args: &Args, request: &SpanRequest, krate: &Path, function: &Ident) -> TokenStream {
+    let ctx = context_ident();
+    let span = span_ident();
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| LitStr::new(&function.unraw().to_string(), function.span()));
+    let slots = args.slots.iter().map(|SlotBinding { slot, .. }| {
+        let last = &slot
+            .segments
+            .last()
+            .expect("a parsed path has a segment")
+            .ident;
+        let field = LitStr::new(&last.unraw().to_string().to_lowercase(), last.span());
+        // The whole call on the slot's span: a slot whose type is not
+        // `Display` is reported once, at its name.
+        let at_slot = respan(krate.to_token_stream(), slot.span());
+        let value = quote_spanned!(slot.span()=> #at_slot::__private::span_value(&#ctx, &#slot));
+        quote!(#field = #value,)
+    });
+    // `span!` and its paths resolve at the keyword, so an error in them (a
+    // runtime without `__private::tracing`) points at `span`.
+    let tracing = quote_spanned!(request.keyword.span()=> #krate::__private::tracing);
+    quote! {
+        let #span = #tracing::span!(
+            #tracing::Level::INFO,
+            #name,
+            "correlation_id" = #krate::__private::span_id(&#ctx),
+            #(#slots)*
+        );
+    }
+}
+
+/// `tokens` with every token, nested ones too, located at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
+}
+
 // Input:  async fn f(..) -> Ret { body }
 // Output: async fn f(..) -> Ret {
 //             <context>
@@ -112,13 +193,22 @@ fn context(args: &Args, krate: &Path) -> TokenStream {
 // The function stays `async`, so the context is built when the body starts
 // (its first poll), exactly when an unwrapped body would start running. The
 // inner block is `async move`: it takes the arguments, as the body did.
-fn async_body(krate: &Path, output: &ReturnType, body: &Block) -> TokenStream {
+//
+// With `span`: `::correlated::__private::wrap_in_span(__correlate_context,
+// __correlate_span, async move { body }).await`, the span entered inside the
+// context for every poll.
+fn async_body(krate: &Path, output: &ReturnType, body: &Block, spanned: bool) -> TokenStream {
     let ctx = context_ident();
     let future = match fake_return(output) {
         Some(edge) => quote!(async move { #edge #body }),
         None => quote!(async move #body),
     };
-    quote!(#krate::__private::wrap(#ctx, #future).await)
+    if spanned {
+        let span = span_ident();
+        quote!(#krate::__private::wrap_in_span(#ctx, #span, #future).await)
+    } else {
+        quote!(#krate::__private::wrap(#ctx, #future).await)
+    }
 }
 
 // Input:  -> Ret
@@ -181,12 +271,27 @@ fn fake_return(output: &ReturnType) -> Option<TokenStream> {
 // function's context. Temporaries are dropped in reverse order of creation,
 // so the body's go first and the frame last, in every edition. The body
 // stays the tail, so it is checked against the return type as before.
-fn sync_body(krate: &Path, body: &Block) -> TokenStream {
+//
+// With `span`, the entered span is a temporary of the tail too, beside the
+// frame: `match (::core::pin::pin!(frame(..)), enter_span(&__correlate_span))
+// { (__correlate_frame, _) => .. }`, so the body's temporaries are dropped
+// inside it in every edition as well.
+fn sync_body(krate: &Path, body: &Block, spanned: bool) -> TokenStream {
     let ctx = context_ident();
     let frame = Ident::new("__correlate_frame", Span::mixed_site());
+    let pinned = quote!(::core::pin::pin!(#krate::__private::frame(#ctx)));
+    let (scrutinee, pattern) = if spanned {
+        let span = span_ident();
+        (
+            quote!((#pinned, #krate::__private::enter_span(&#span))),
+            quote!((#frame, _)),
+        )
+    } else {
+        (pinned, quote!(#frame))
+    };
     quote! {
-        match ::core::pin::pin!(#krate::__private::frame(#ctx)) {
-            #frame => {
+        match #scrutinee {
+            #pattern => {
                 #krate::__private::enter(#frame.as_ref());
                 #body
             }
@@ -205,10 +310,109 @@ fn sync_body(krate: &Path, body: &Block) -> TokenStream {
 // The frame covers the statements that build the future; the future takes a
 // snapshot of the context where it is built, inside the frame, and carries it
 // for as long as it lives, however long after the function returned.
-fn future_body(krate: &Path, mut body: Block) -> TokenStream {
+//
+// With `span`, the statements run in the span as a plain `fn`'s body does,
+// and the future carries it too: `in_current_context_in_span(&__correlate_span,
+// async move { .. })`.
+fn future_body(krate: &Path, mut body: Block, spanned: bool) -> TokenStream {
     if let Some(tail) = item::future_tail_mut(&mut body) {
         let future = std::mem::replace(tail, Expr::Verbatim(TokenStream::new()));
-        *tail = Expr::Verbatim(quote!(#krate::__private::in_current_context(#future)));
+        *tail = Expr::Verbatim(if spanned {
+            let span = span_ident();
+            quote!(#krate::__private::in_current_context_in_span(&#span, #future))
+        } else {
+            quote!(#krate::__private::in_current_context(#future))
+        });
     }
-    sync_body(krate, &body)
+    sync_body(krate, &body, spanned)
+}
+
+#[cfg(all(test, feature = "tracing"))]
+mod tests {
+    use super::*;
+
+    /// The expansion as text, without spaces: `span!` is not expanded here,
+    /// unlike in a `cargo expand` snapshot (ui-tests/tests/expand.rs says why
+    /// `span` has none).
+    fn expanded(args: TokenStream, item: TokenStream) -> String {
+        try_expand(args, item).unwrap().to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn span_on_an_async_fn_is_made_from_the_context_and_entered_inside_it() {
+        let code = expanded(
+            quote!(span, USER_ID = user),
+            quote!(
+                async fn load(user: String) -> u32 {
+                    7
+                }
+            ),
+        );
+        let span = "let__correlate_span=::correlated::__private::tracing::span!(\
+                    ::correlated::__private::tracing::Level::INFO,\"load\",\
+                    \"correlation_id\"=::correlated::__private::span_id(&__correlate_context),\
+                    \"user_id\"=::correlated::__private::span_value(&__correlate_context,&USER_ID),);";
+        assert!(code.contains(span), "{code}");
+        let context = code
+            .find("let__correlate_context=::correlated::__private::bind")
+            .unwrap();
+        assert!(
+            context < code.find(span).unwrap(),
+            "the span reads the bound slots: {code}"
+        );
+        assert!(
+            code.contains(
+                "::correlated::__private::wrap_in_span(__correlate_context,__correlate_span,asyncmove"
+            ),
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn span_on_a_sync_fn_is_entered_beside_the_frame_under_its_given_name() {
+        let code = expanded(
+            quote!(span = "nightly", fresh),
+            quote!(
+                fn report() {}
+            ),
+        );
+        assert!(code.contains("Level::INFO,\"nightly\","), "{code}");
+        assert!(
+            code.contains(
+                "match(::core::pin::pin!(::correlated::__private::frame(__correlate_context)),\
+                 ::correlated::__private::enter_span(&__correlate_span)){(__correlate_frame,_)=>"
+            ),
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn span_on_a_fn_returning_a_future_carries_it_into_the_future() {
+        let code = expanded(
+            quote!(span),
+            quote!(
+                fn call() -> impl Future<Output = ()> {
+                    async {}
+                }
+            ),
+        );
+        assert!(
+            code.contains(
+                "::correlated::__private::in_current_context_in_span(&__correlate_span,async{})"
+            ),
+            "{code}"
+        );
+        assert!(code.contains("enter_span(&__correlate_span)"), "{code}");
+    }
+
+    #[test]
+    fn without_span_nothing_of_tracing_is_named() {
+        let code = expanded(
+            quote!(fresh),
+            quote!(
+                async fn job() {}
+            ),
+        );
+        assert!(!code.contains("span"), "{code}");
+    }
 }

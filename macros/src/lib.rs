@@ -27,8 +27,19 @@ use proc_macro::TokenStream;
 /// #[correlated(id = EXPR)]           any `IntoCorrelationId`; missing or invalid → generated
 /// #[correlated(USER_ID = EXPR)]      bind a slot declared with `correlated::slot!`
 /// #[correlated(path::TO::SLOT = EXPR)]   the same, naming the slot by path
+/// #[correlated(span)]                also run the body in a `tracing` span (feature `tracing`)
+/// #[correlated(span = "name")]       the same, with another name than the function's
 /// #[correlated(crate = path)]        where the `correlated` crate is (default `::correlated`)
 /// ```
+///
+/// `span` makes a span as `#[instrument]` does (named after the function,
+/// level `INFO`, target the module) with `correlation_id` and the slots
+/// bound here (under their names in lower case) as fields, and enters it
+/// wherever the context is current: every poll of an `async` body, a whole
+/// synchronous body, and the returned future of a function that returns one.
+/// Every layer of the subscriber (tracing-opentelemetry included) then sees
+/// the ID in the span context. It needs `correlated`'s `tracing` feature, and
+/// a slot bound with it must be `Display`.
 ///
 /// Arguments combine, separated by commas (`fresh` and `id` excepted). `EXPR`
 /// may use the function's arguments; it is evaluated when the body starts
@@ -72,7 +83,8 @@ use proc_macro::TokenStream;
 /// # Errors
 ///
 /// A compile error, on the offending token, for an unknown, duplicate or
-/// valueless argument, `fresh` with `id`, a lower-case slot name, and use on
+/// valueless argument, `fresh` with `id`, a lower-case slot name, a span name
+/// that is not a string, `span` without the `tracing` feature, and use on
 /// anything but a function with a body that is not `const` or `extern "C"`.
 #[proc_macro_attribute]
 pub fn correlated(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -74,3 +74,69 @@ pub fn in_current_context<F: IntoFuture>(future: F) -> Correlated<F::IntoFuture>
 pub fn misuse_reports() -> usize {
     crate::misuse::reports()
 }
+
+// === `#[correlated(span)]` (feature `tracing`) ===
+//
+// The expansion names these only when `span` is used, so a build without
+// the feature compiles every other use of the attribute; the macro reports a
+// `span` without the feature itself.
+
+/// The `tracing` crate, for the `span!` the expansion makes in the user's
+/// crate (its callsite and target are the user's function and module), so
+/// the user needs no `tracing` dependency of their own.
+#[cfg(feature = "tracing")]
+pub use ::tracing;
+
+/// The span's `correlation_id` field: the context's ID.
+#[cfg(feature = "tracing")]
+pub fn span_id(context: &Context) -> Option<::tracing::field::DisplayValue<CorrelationId>> {
+    context
+        .correlation_id()
+        .cloned()
+        .map(::tracing::field::display)
+}
+
+/// The span's field for a slot bound by the attribute: its value in the
+/// context, converted already.
+#[cfg(feature = "tracing")]
+///
+/// The value's type is hidden, so a slot whose type is not `Display` is one
+/// error, here, rather than one more in each of `span!`'s own bounds.
+pub fn span_value<T>(context: &Context, slot: &'static Slot<T>) -> impl ::tracing::Value + use<T>
+where
+    T: std::fmt::Display + Clone + Send + Sync + 'static,
+{
+    context.get(slot).map(::tracing::field::display)
+}
+
+/// An `async` body with `span`: the span is entered inside the context, for
+/// every poll and while the body drops.
+#[cfg(feature = "tracing")]
+#[inline]
+pub fn wrap_in_span<F: IntoFuture>(
+    context: Context,
+    span: ::tracing::Span,
+    future: F,
+) -> Correlated<::tracing::instrument::Instrumented<F::IntoFuture>> {
+    use ::tracing::Instrument as _;
+    Correlated::new(context.into_values(), future.into_future().instrument(span))
+}
+
+/// A synchronous body with `span`: the span is entered until the returned
+/// guard drops, beside the body's frame.
+#[cfg(feature = "tracing")]
+#[inline]
+pub fn enter_span(span: &::tracing::Span) -> ::tracing::span::EnteredSpan {
+    span.clone().entered()
+}
+
+/// The `async` tail of a function with `span` that returns a future: it
+/// carries the context current where it is built, and the span.
+#[cfg(feature = "tracing")]
+pub fn in_current_context_in_span<F: IntoFuture>(
+    span: &::tracing::Span,
+    future: F,
+) -> Correlated<::tracing::instrument::Instrumented<F::IntoFuture>> {
+    use ::tracing::Instrument as _;
+    Context::current().wrap(future.into_future().instrument(span.clone()))
+}

@@ -236,7 +236,13 @@ where
 /// What `headers` hold under `name`, looked up once; `None` when it is
 /// absent.
 pub(crate) fn find_one<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<Found<'h>> {
-    let mut values = headers.get_all(name).iter();
+    found(headers.get_all(name).iter())
+}
+
+/// What a header's values, in the order they came, hold: the one reading of
+/// "present once" for every framework's header map (actix-web's is not
+/// `http`'s).
+pub(crate) fn found<'h, V: 'h>(mut values: impl Iterator<Item = &'h V>) -> Option<Found<'h, V>> {
     let value = values.next()?;
     if values.next().is_some() {
         return Some(Found::Repeated);
@@ -244,10 +250,11 @@ pub(crate) fn find_one<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<
     Some(Found::Once(value))
 }
 
-/// A header that is present, before any check of its value.
-pub(crate) enum Found<'h> {
+/// A header that is present, before any check of its value. `V` is the
+/// framework's header value type.
+pub(crate) enum Found<'h, V = HeaderValue> {
     /// Sent once: its value.
-    Once(&'h HeaderValue),
+    Once(&'h V),
     /// Sent more than once: ambiguous.
     Repeated,
 }

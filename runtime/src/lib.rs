@@ -44,6 +44,13 @@
 //!   that every event formatted by `tracing-subscriber` carries
 //!   `correlation_id` (and chosen user slots); `tracing-json` adds
 //!   `tracing::json_layer` for JSON output.
+//!   `tracing::RequestSpan` is the request span (name `request`, as
+//!   tower-http's): the tower layer's `request_span` option or tower-http's
+//!   `TraceLayer` makes it, so every subscriber layer sees `correlation_id`
+//!   in the span context; `#[correlated(span)]` makes one for a function.
+//! - `opentelemetry` (implies `tracing`): request spans continue the trace
+//!   of an accepted `traceparent`, and `opentelemetry::CorrelationLogProcessor`
+//!   puts the ID on every log record exported through OpenTelemetry.
 //! - `log`: `log::CorrelatedLogger`, which adds the same as key-values to
 //!   every `log` record.
 //! - `http`: `http::inject` and `http::extract` for `http::HeaderMap`s,
@@ -92,6 +99,10 @@ mod id;
 mod key;
 mod misuse;
 mod slot;
+// The rules every server integration shares (feature `tower` or
+// `actix-web`); each integration re-exports its public face.
+#[cfg(feature = "tower")]
+mod inbound;
 #[cfg(feature = "tokio")]
 mod spawn;
 mod token;
@@ -129,6 +140,9 @@ pub mod reqwest;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub mod opentelemetry;
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;

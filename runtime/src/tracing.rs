@@ -120,10 +120,31 @@
 //! - User slot values are written with their [`Display`](std::fmt::Display)
 //!   impl; an unset slot is `-`, like the ID.
 //!
-//! Other subscribers (OpenTelemetry, Bunyan, a custom `Layer`) can read the
-//! ID themselves with [`current`](crate::current) or
-//! [`with_current`](crate::with_current) while they handle an event: events
-//! are always handled on the thread that emits them, in its context.
+//! # Spans: the ID for every subscriber layer
+//!
+//! The formatter reaches only the fmt layer it wraps. For every other layer
+//! (tracing-opentelemetry, a JSON or Bunyan layer, Sentry, your own), put the
+//! ID on a span they see: [`RequestSpan`] is a request span with
+//! `correlation_id` (and tower-http's `method`, `uri`, `version`) as fields,
+//! made by the tower layer's `request_span` option or by tower-http's
+//! `TraceLayer` with `.make_span_with(correlated::tracing::request_span)`;
+//! `#[correlated(span)]` makes one for a handler or job, with the slots the
+//! attribute binds as fields too. Events inside those spans are in their
+//! span context, in every layer.
+//!
+//! Other subscribers can also read the ID themselves with
+//! [`current`](crate::current) or [`with_current`](crate::with_current)
+//! while they handle an event: events are always handled on the thread that
+//! emits them, in its context.
+
+mod span;
+
+#[cfg(feature = "http")]
+#[allow(unused_imports)] // used by the server integrations, when built
+pub(crate) use span::RequestLine;
+pub use span::RequestSpan;
+#[cfg(feature = "http")]
+pub use span::request_span;
 
 use std::cell::Cell;
 use std::fmt;

@@ -3,7 +3,8 @@
 //! sources: every `crate::<module>` a core file names, in a `use` or in a
 //! path, must be one of the modules its row allows. The integrations above
 //! the core (`http`, `tower`, `tracing`, `log`, `carrier`, `spawn`, ...) may
-//! use any core module, and no core module may name them.
+//! use any core module, and no core module may name them. The server rules
+//! shared by the integrations (`inbound`) name no integration.
 
 use std::fs;
 use std::path::Path;
@@ -25,22 +26,30 @@ const CORE: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The server rules every integration shares, in the same one-way order
+/// (runtime/src/inbound/mod.rs).
+const INBOUND: &[(&str, &[&str])] = &[
+    ("trust", &[]),
+    ("trace_context", &[]),
+    ("request", &[]),
+    ("decision", &["request", "trace_context", "trust"]),
+    ("builder", &["decision", "trust"]),
+    ("span", &["decision", "trace_context"]),
+];
+
 /// The tower integration's modules, in the same one-way order
 /// (runtime/src/tower/mod.rs).
 const TOWER: &[(&str, &[&str])] = &[
-    ("trust", &[]),
     ("peer", &[]),
-    ("trace_context", &[]),
     ("body", &[]),
     ("future", &["body"]),
     ("client", &[]),
-    ("decision", &["peer", "trace_context", "trust"]),
-    (
-        "layer",
-        &["body", "decision", "future", "peer", "trace_context"],
-    ),
-    ("config", &["decision", "layer", "peer", "trust"]),
+    ("layer", &["body", "future", "peer"]),
+    ("config", &["layer", "peer"]),
 ];
+
+/// The integrations built on `inbound`, which it must never name.
+const SERVER_INTEGRATIONS: &[&str] = &["tower", "actix"];
 
 fn source(module: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -167,6 +176,37 @@ fn job_modules_use_only_the_integrations_below_them() {
 }
 
 #[test]
+fn inbound_modules_use_only_the_modules_above_them() {
+    let wrong = uses_outside_their_rows(INBOUND, "inbound/", "super::", true);
+    assert!(
+        wrong.is_empty(),
+        "inbound modules must use only the modules above them (inbound/mod.rs):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_shared_server_rules_name_no_integration() {
+    let files = INBOUND
+        .iter()
+        .map(|(module, _)| format!("inbound/{module}"))
+        .chain(["inbound/mod".to_owned()]);
+    let mut wrong = Vec::new();
+    for file in files {
+        for name in modules_named(&source(&file), "crate::") {
+            if SERVER_INTEGRATIONS.contains(&name.as_str()) {
+                wrong.push(format!("{file}.rs uses crate::{name}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the shared rules must not depend on an integration:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
 fn every_core_module_is_in_the_table() {
     let lib = source("lib");
     for line in lib.lines() {
@@ -174,7 +214,7 @@ fn every_core_module_is_in_the_table() {
             continue;
         };
         let name = name.trim_end_matches(';');
-        let integration_or_helper = ["fields", "spawn"].contains(&name);
+        let integration_or_helper = ["fields", "inbound", "spawn"].contains(&name);
         assert!(
             integration_or_helper || CORE.iter().any(|(core, _)| *core == name),
             "lib.rs declares `mod {name}`: add it to the layering table (and to docs/design.md)"

@@ -174,7 +174,7 @@ pub(crate) mod http {
     use std::hint::black_box;
     use std::net::SocketAddr;
 
-    use correlated::tower::{CorrelationLayer, ResponseBody};
+    use correlated::tower::{CorrelationLayer, CorrelationLayerBuilder, ResponseBody};
     use http::{HeaderName, HeaderValue, Request, Response};
     use tower::Service;
     use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -213,11 +213,15 @@ pub(crate) mod http {
     /// correlated's layer, reading `HEADER` and trusting the loopback peer
     /// that `request` claims.
     pub(crate) fn correlated_layer() -> CorrelationLayer {
+        correlated_layer_builder().build()
+    }
+
+    /// The builder of `correlated_layer`, for variants of it.
+    pub(crate) fn correlated_layer_builder() -> CorrelationLayerBuilder {
         CorrelationLayer::builder()
             .header(HEADER)
             .trust("127.0.0.1")
             .unwrap()
-            .build()
     }
 
     /// The service behind correlated's layer.
@@ -293,7 +297,7 @@ pub(crate) mod http {
         /// Requests with a body type (an empty one), as `TraceLayer` needs.
         pub(crate) type Req = Request<http_body_util::Empty<Bytes>>;
 
-        async fn handler(request: Req) -> Result<Response<Chunks>, Infallible> {
+        pub(crate) async fn handler(request: Req) -> Result<Response<Chunks>, Infallible> {
             std::hint::black_box(&request);
             Ok(Response::new(Chunks(16)))
         }

@@ -10,11 +10,13 @@ use pin_project_lite::pin_project;
 
 use crate::current::FrameCell;
 use crate::future::Correlated;
+use crate::inbound::{InSpan, MaybeSpan};
 
 pin_project! {
     /// The response body of [`CorrelationService`](super::CorrelationService):
     /// the inner service's body, with the request's context current for every
-    /// [`poll_frame`](Body::poll_frame) and while it is dropped.
+    /// [`poll_frame`](Body::poll_frame) and while it is dropped, and the
+    /// request span entered inside it when the layer makes one.
     ///
     /// The context is the one the handler ran in, with whatever it set: a
     /// streamed body, server-sent events or a gRPC stream log under the
@@ -55,15 +57,15 @@ pin_project! {
     pub struct ResponseBody<B> {
         // `None`: the empty body of a refused request.
         #[pin]
-        inner: Option<Correlated<B>>,
+        inner: Option<Correlated<InSpan<B>>>,
     }
 }
 
 impl<B> ResponseBody<B> {
-    /// `inner` in the frame the request's handler ran in.
-    pub(crate) fn new(frame: FrameCell, inner: B) -> Self {
+    /// `inner` in the frame the request's handler ran in, and its span.
+    pub(crate) fn new(frame: FrameCell, span: MaybeSpan, inner: B) -> Self {
         Self {
-            inner: Some(Correlated::in_frame_of(frame, inner)),
+            inner: Some(Correlated::in_frame_of(frame, InSpan::new(inner, span))),
         }
     }
 
@@ -88,7 +90,10 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn get_ref(&self) -> Option<&B> {
-        self.inner.as_ref().and_then(Correlated::get_ref)
+        self.inner
+            .as_ref()
+            .and_then(Correlated::get_ref)
+            .and_then(InSpan::get_ref)
     }
 
     /// The inner body, mutably; `None` for the empty body of a refused
@@ -109,7 +114,10 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn get_mut(&mut self) -> Option<&mut B> {
-        self.inner.as_mut().and_then(Correlated::get_mut)
+        self.inner
+            .as_mut()
+            .and_then(Correlated::get_mut)
+            .and_then(InSpan::get_mut)
     }
 
     /// Unwraps the inner body, which no longer runs in the request's
@@ -130,7 +138,9 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn into_inner(self) -> Option<B> {
-        self.inner.and_then(Correlated::into_inner)
+        self.inner
+            .and_then(Correlated::into_inner)
+            .and_then(InSpan::into_inner)
     }
 }
 
@@ -144,7 +154,8 @@ impl<B: Body> Body for ResponseBody<B> {
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         match self.project().inner.as_pin_mut() {
             Some(inner) => inner
-                .in_context(|body| body.poll_frame(cx))
+                .in_context(|body| body.in_span(|body| body.poll_frame(cx)))
+                .flatten()
                 .unwrap_or(Poll::Ready(None)),
             None => Poll::Ready(None),
         }

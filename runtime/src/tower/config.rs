@@ -1,16 +1,34 @@
-//! The builder of the server layer, and the layer's constructors that go
-//! through it. The settings it fills in and the decision they drive are in
-//! `decision`.
+//! The tower layer's builder: the shared [`CorrelationBuilder`] with what
+//! only tower has (where the peer address comes from) and its `build`; and
+//! the layer's constructors that go through it.
 
 use std::sync::Arc;
 
-use ::http::HeaderName;
-
-use super::decision::{Config, OnInvalid, Validation};
 use super::layer::CorrelationLayer;
 use super::peer::ExtensionPeer;
-use super::trust::{InvalidTrustedSource, TrustedSource};
-use crate::id::CorrelationId;
+use crate::inbound::{CorrelationBuilder, Integration, sealed};
+
+/// Configures a [`CorrelationLayer`]; made by [`CorrelationLayer::builder`].
+/// The options are those of every server integration, on
+/// [`CorrelationBuilder`]; `P` says where the peer address comes from (see
+/// [`peer_addr`](CorrelationBuilder::peer_addr)).
+///
+/// # Examples
+///
+/// ```
+/// use correlated::tower::{CorrelationLayer, CorrelationLayerBuilder, OnInvalid};
+///
+/// let builder: CorrelationLayerBuilder = CorrelationLayer::builder().on_invalid(OnInvalid::Reject);
+/// let layer = builder.build();
+/// # drop(layer);
+/// ```
+pub type CorrelationLayerBuilder<P = ExtensionPeer> = CorrelationBuilder<CorrelationLayer<P>>;
+
+impl<P> Integration for CorrelationLayer<P> {
+    type Parts = P;
+}
+
+impl<P> sealed::Sealed for CorrelationLayer<P> {}
 
 // The constructors are here rather than in `layer`, beside the builder they
 // go through, so that `layer` never names the builder (see `tower/mod.rs`).
@@ -36,7 +54,7 @@ impl CorrelationLayer {
         Self::builder().build()
     }
 
-    /// Configures a layer; see [`CorrelationLayerBuilder`] for the settings.
+    /// Configures a layer; see [`CorrelationBuilder`] for the settings.
     ///
     /// # Examples
     ///
@@ -49,7 +67,7 @@ impl CorrelationLayer {
     /// # drop(layer);
     /// ```
     pub fn builder() -> CorrelationLayerBuilder {
-        CorrelationLayerBuilder::new()
+        CorrelationBuilder::with_parts(ExtensionPeer)
     }
 }
 
@@ -59,337 +77,7 @@ impl Default for CorrelationLayer {
     }
 }
 
-/// Configures a [`CorrelationLayer`]; made by [`CorrelationLayer::builder`].
-///
-/// Every setting has a safe default: header `x-correlation-id`, trust no one,
-/// validate with the floor only, generate UUIDv7s, regenerate on an invalid
-/// value, echo the ID in the response, leave the request header as it came,
-/// ignore `traceparent`.
-///
-/// # Examples
-///
-/// ```
-/// use correlated::tower::{CorrelationLayer, OnInvalid};
-/// use http::HeaderName;
-///
-/// # fn main() -> Result<(), correlated::tower::InvalidTrustedSource> {
-/// let shared = CorrelationLayer::builder()
-///     .fallback_header(HeaderName::from_static("x-request-id"))
-///     .trust("10.0.0.0/8")?
-///     .trust("2001:db8::1")?
-///     .validator(|id| id.len() >= 8);
-///
-/// // A builder is `Clone`: one base configuration, several variants.
-/// let public_api = shared.clone().on_invalid(OnInvalid::Reject).build();
-/// let internal_api = shared.echo(false).build();
-/// # drop((public_api, internal_api));
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Debug)]
-#[must_use = "a builder does nothing until `.build()` is called"]
-pub struct CorrelationLayerBuilder<P = ExtensionPeer> {
-    config: Config,
-    peer: P,
-}
-
-impl CorrelationLayerBuilder {
-    fn new() -> Self {
-        Self {
-            config: Config::default(),
-            peer: ExtensionPeer,
-        }
-    }
-}
-
-impl<P> CorrelationLayerBuilder<P> {
-    /// Reads, echoes and rewrites `name` instead of `x-correlation-id`. Any
-    /// fallback headers set before are dropped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use http::HeaderName;
-    ///
-    /// let layer = correlated::tower::CorrelationLayer::builder()
-    ///     .header(HeaderName::from_static("x-request-id"))
-    ///     .build();
-    /// # drop(layer);
-    /// ```
-    pub fn header(mut self, name: HeaderName) -> Self {
-        self.config.headers = vec![name];
-        self
-    }
-
-    /// Also reads `name`, after the headers configured so far, when none of
-    /// them is present (e.g. `x-request-id` from nginx or Envoy).
-    ///
-    /// The first header present in a request decides: if it is invalid, a
-    /// later one is not consulted. The echo and the rewrite always use the
-    /// primary name (see [`header`](Self::header)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use http::HeaderName;
-    ///
-    /// let layer = correlated::tower::CorrelationLayer::builder()
-    ///     .fallback_header(HeaderName::from_static("x-request-id"))
-    ///     .build();
-    /// # drop(layer);
-    /// ```
-    pub fn fallback_header(mut self, name: HeaderName) -> Self {
-        if !self.config.headers.contains(&name) {
-            self.config.headers.push(name);
-        }
-        self
-    }
-
-    /// Believes the correlation header of peers at `source`: an IPv4 or IPv6
-    /// address (`10.1.2.3`, `::1`) or a CIDR range (`10.0.0.0/8`,
-    /// `fd00::/8`). See [`TrustedSource`] for the exact syntax.
-    ///
-    /// By default no one is trusted, and every request gets a new ID. To
-    /// trust everyone (only behind a gateway that sets or strips the header
-    /// itself), trust `0.0.0.0/0` and `::/0`.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidTrustedSource`] naming the entry, if it is not an address or
-    /// a range (for example `10.0.0.0/33` or `10.0.0.1/8`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use correlated::tower::CorrelationLayer;
-    ///
-    /// let trusted = CorrelationLayer::builder().trust("127.0.0.1").unwrap().build();
-    /// # drop(trusted);
-    /// let err = CorrelationLayer::builder().trust("10.0.0.0/33").unwrap_err();
-    /// assert!(err.to_string().contains("`10.0.0.0/33`"));
-    /// ```
-    pub fn trust(self, source: &str) -> Result<Self, InvalidTrustedSource> {
-        let source = source.parse()?;
-        Ok(self.trust_source(source))
-    }
-
-    /// Trusts every entry of a list, such as one read from configuration.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidTrustedSource`] for the first entry that is not an address
-    /// or a range.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use correlated::tower::CorrelationLayer;
-    ///
-    /// let from_env = "10.0.0.0/8, 192.168.0.0/16, ::1";
-    /// let layer = CorrelationLayer::builder()
-    ///     .trust_many(from_env.split(','))
-    ///     .unwrap()
-    ///     .build();
-    /// # drop(layer);
-    /// ```
-    pub fn trust_many<I>(mut self, sources: I) -> Result<Self, InvalidTrustedSource>
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        for source in sources {
-            self = self.trust(source.as_ref())?;
-        }
-        Ok(self)
-    }
-
-    /// Trusts an already parsed source.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::net::{IpAddr, Ipv4Addr};
-    /// use correlated::tower::{CorrelationLayer, TrustedSource};
-    ///
-    /// let local = TrustedSource::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    /// let layer = CorrelationLayer::builder().trust_source(local).build();
-    /// # drop(layer);
-    /// ```
-    pub fn trust_source(mut self, source: TrustedSource) -> Self {
-        if !self.config.trusted.contains(&source) {
-            self.config.trusted.push(source);
-        }
-        self
-    }
-
-    /// Accepts a trusted value only if `validator` returns `true` for it;
-    /// it runs after the floor, and a panic counts as "invalid". Replaces
-    /// [`uuid_only`](Self::uuid_only).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let layer = correlated::tower::CorrelationLayer::builder()
-    ///     .validator(|id| id.starts_with("req-"))
-    ///     .build();
-    /// # drop(layer);
-    /// ```
-    pub fn validator<V>(mut self, validator: V) -> Self
-    where
-        V: Fn(&str) -> bool + Send + Sync + 'static,
-    {
-        self.config.validation = Validation::Custom(Arc::new(validator));
-        self
-    }
-
-    /// Accepts only RFC 9562 UUIDs, normalised to lowercase hyphenated (see
-    /// [`CorrelationId::parse_uuid`]). Replaces any
-    /// [`validator`](Self::validator).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let layer = correlated::tower::CorrelationLayer::builder().uuid_only().build();
-    /// # drop(layer);
-    /// ```
-    pub fn uuid_only(mut self) -> Self {
-        self.config.validation = Validation::Uuid;
-        self
-    }
-
-    /// Makes new IDs with `generator` instead of [`CorrelationId::generate`]
-    /// (UUIDv7).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicU64, Ordering};
-    /// use correlated::CorrelationId;
-    ///
-    /// static NEXT: AtomicU64 = AtomicU64::new(1);
-    /// let layer = correlated::tower::CorrelationLayer::builder()
-    ///     .generator(|| {
-    ///         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    ///         CorrelationId::parse(&format!("edge-{n}")).unwrap()
-    ///     })
-    ///     .build();
-    /// # drop(layer);
-    /// ```
-    pub fn generator<G>(mut self, generator: G) -> Self
-    where
-        G: Fn() -> CorrelationId + Send + Sync + 'static,
-    {
-        self.config.generator = Some(Arc::new(generator));
-        self
-    }
-
-    /// Chooses what happens to an invalid header from a trusted peer; the
-    /// default is [`OnInvalid::Regenerate`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use correlated::tower::{CorrelationLayer, OnInvalid};
-    ///
-    /// let layer = CorrelationLayer::builder().on_invalid(OnInvalid::Reject).build();
-    /// # drop(layer);
-    /// ```
-    pub fn on_invalid(mut self, policy: OnInvalid) -> Self {
-        self.config.on_invalid = policy;
-        self
-    }
-
-    /// Whether to write the ID into the response's primary header (on by
-    /// default), replacing any value the inner service set.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let silent = correlated::tower::CorrelationLayer::builder().echo(false).build();
-    /// # drop(silent);
-    /// ```
-    pub fn echo(mut self, echo: bool) -> Self {
-        self.config.echo = echo;
-        self
-    }
-
-    /// Whether to write the chosen ID into the request's primary header
-    /// before calling the inner service (off by default), so code that reads
-    /// the header rather than the context sees the same ID. Fallback headers
-    /// are left as they came.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let layer = correlated::tower::CorrelationLayer::builder()
-    ///     .set_request_header(true)
-    ///     .build();
-    /// # drop(layer);
-    /// ```
-    pub fn set_request_header(mut self, set: bool) -> Self {
-        self.config.set_request_header = set;
-        self
-    }
-
-    /// Turns on the W3C Trace Context bridge (off by default): reads the
-    /// `traceparent` header of trusted peers, strictly (see [`TraceParent`]).
-    ///
-    /// For a request from a trusted peer with a valid `traceparent`:
-    ///
-    /// - if no correlation header was accepted (none sent, or an invalid one
-    ///   under [`OnInvalid::Regenerate`]), the trace-id (32 lowercase hex
-    ///   digits, verbatim) becomes the correlation ID; the validator and
-    ///   [`uuid_only`](Self::uuid_only) apply to the correlation header
-    ///   only, and [`OnInvalid::Reject`] still answers `400` to an invalid
-    ///   one;
-    /// - either way, both are recorded: the [`TraceParent`] goes into the
-    ///   request's extensions, and its trace-id into the
-    ///   [`TRACE_ID`](super::TRACE_ID) slot of the request's context.
-    ///
-    /// The peer must be trusted, as for the correlation header, since
-    /// otherwise any client could choose its correlation ID; an untrusted
-    /// peer's `traceparent` is ignored entirely. An invalid or repeated one
-    /// is ignored too, with a debug log (feature `tracing`) that does not
-    /// contain it. The `traceparent` header itself is never rewritten, in
-    /// the request or the response.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::convert::Infallible;
-    /// use std::net::SocketAddr;
-    /// use correlated::tower::{CorrelationLayer, TraceParent};
-    /// use tower::{Layer, ServiceExt, service_fn};
-    ///
-    /// # futures::executor::block_on(async {
-    /// let layer = CorrelationLayer::builder()
-    ///     .trust("10.0.0.0/8")
-    ///     .unwrap()
-    ///     .trace_context(true)
-    ///     .build();
-    /// let service = layer.layer(service_fn(|request: http::Request<()>| async move {
-    ///     let parent = request.extensions().get::<TraceParent>().unwrap();
-    ///     assert!(parent.sampled());
-    ///     Ok::<_, Infallible>(http::Response::new(String::new()))
-    /// }));
-    ///
-    /// let mut request = http::Request::builder()
-    ///     .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-    ///     .body(())
-    ///     .unwrap();
-    /// request.extensions_mut().insert("10.0.0.7:5000".parse::<SocketAddr>().unwrap());
-    /// let response = service.oneshot(request).await.unwrap();
-    /// assert_eq!(response.headers()["x-correlation-id"], "4bf92f3577b34da6a3ce929d0e0e4736");
-    /// assert!(!response.headers().contains_key("traceparent"));
-    /// # });
-    /// ```
-    ///
-    /// [`TraceParent`]: super::TraceParent
-    pub fn trace_context(mut self, enabled: bool) -> Self {
-        self.config.trace_context = enabled;
-        self
-    }
-
+impl<P> CorrelationBuilder<CorrelationLayer<P>> {
     /// Finds the peer address with `peer` instead of [`ExtensionPeer`]; see
     /// [`PeerAddr`]. A closure needs its argument type written out.
     ///
@@ -413,9 +101,9 @@ impl<P> CorrelationLayerBuilder<P> {
     ///
     /// [`PeerAddr`]: super::PeerAddr
     pub fn peer_addr<Q>(self, peer: Q) -> CorrelationLayerBuilder<Q> {
-        CorrelationLayerBuilder {
+        CorrelationBuilder {
             config: self.config,
-            peer,
+            parts: peer,
         }
     }
 
@@ -428,6 +116,6 @@ impl<P> CorrelationLayerBuilder<P> {
     /// # drop(layer);
     /// ```
     pub fn build(self) -> CorrelationLayer<P> {
-        CorrelationLayer::from_parts(Arc::new(self.config), self.peer)
+        CorrelationLayer::from_parts(Arc::new(self.config), self.parts)
     }
 }

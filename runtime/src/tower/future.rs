@@ -10,12 +10,14 @@ use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use crate::future::Correlated;
+use crate::inbound::{InSpan, MaybeSpan};
 
 pin_project! {
     /// The response future of [`CorrelationService`](super::CorrelationService):
     /// the inner service's future running in the request's context, followed
     /// by the echo of the ID in the response header. The response's body
-    /// carries on in the same context ([`ResponseBody`]).
+    /// carries on in the same context ([`ResponseBody`]), and in the same
+    /// request span when the layer makes one.
     ///
     /// # Examples
     ///
@@ -36,6 +38,8 @@ pin_project! {
         #[pin]
         state: State<F>,
         echo: Option<(HeaderName, HeaderValue)>,
+        // The request span, for the body; the future holds its own handle.
+        span: MaybeSpan,
     }
 }
 
@@ -44,17 +48,22 @@ pin_project! {
     enum State<F> {
         Called {
             #[pin]
-            future: Correlated<F>,
+            future: Correlated<InSpan<F>>,
         },
         Rejected,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn called(future: Correlated<F>, echo: Option<(HeaderName, HeaderValue)>) -> Self {
+    pub(crate) fn called(
+        future: Correlated<InSpan<F>>,
+        span: MaybeSpan,
+        echo: Option<(HeaderName, HeaderValue)>,
+    ) -> Self {
         Self {
             state: State::Called { future },
             echo,
+            span,
         }
     }
 
@@ -62,6 +71,7 @@ impl<F> ResponseFuture<F> {
         Self {
             state: State::Rejected,
             echo,
+            span: Default::default(),
         }
     }
 }
@@ -79,9 +89,10 @@ where
                 // An error has no headers to echo into: it passes through as is.
                 let response = ready!(future.as_mut().poll(cx))?;
                 // The body streams in the frame the handler ran in, with what
-                // it set there.
+                // it set there, and in the request span.
                 let frame = future.take_frame();
-                response.map(|body| ResponseBody::new(frame, body))
+                let span = std::mem::take(this.span);
+                response.map(|body| ResponseBody::new(frame, span, body))
             }
             StateProj::Rejected => {
                 let mut response = Response::new(ResponseBody::empty());

@@ -3,17 +3,18 @@
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use ::http::{HeaderValue, Request, Response};
+use ::http::{HeaderName, HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::ResponseBody;
-use super::decision::{Config, Decision};
 use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
-use super::trace_context::TRACE_ID;
-use crate::context::Context;
 use crate::future::Correlated;
+use crate::http::{Found, find_one};
+use crate::inbound::{
+    Config, Decision, InSpan, RequestView, TRACEPARENT, request_context, request_span,
+};
 
 /// Gives every request a correlation ID, the tower counterpart of a
 /// correlation-ID middleware.
@@ -33,10 +34,10 @@ use crate::future::Correlated;
 ///    `#[correlated]` functions inherit it;
 /// 4. echoes it in the response's header, replacing any value there.
 ///
-/// With [`trace_context`](super::CorrelationLayerBuilder::trace_context) on, a
+/// With [`trace_context`](crate::inbound::CorrelationBuilder::trace_context) on, a
 /// trusted peer's valid W3C `traceparent` also counts: its trace-id is the ID
 /// when no correlation header was accepted, and the parsed
-/// [`TraceParent`](super::TraceParent) and the [`TRACE_ID`] slot record it.
+/// [`TraceParent`](super::TraceParent) and the [`TRACE_ID`](super::TRACE_ID) slot record it.
 ///
 /// By default no peer is trusted: every request gets a new ID. Configure
 /// trust and the rest with [`CorrelationLayer::builder`].
@@ -208,17 +209,15 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        // An accepted header kept verbatim is echoed as it came (a reference
-        // count, where formatting the ID would allocate and copy).
         let echo = |id: &crate::CorrelationId, incoming: Option<HeaderValue>| {
-            config.echo.then(|| {
-                let value = incoming
-                    .filter(|value| value.as_bytes() == id.as_str().as_bytes())
-                    .unwrap_or_else(|| HeaderValue::from(id));
-                (config.primary_header().clone(), value)
-            })
+            let value = config.echo_value(id, incoming)?;
+            Some((config.primary_header().clone(), value))
         };
-        let (decision, trace_parent) = config.decide(&request, &self.peer);
+        let view = View {
+            request: &request,
+            peer: &self.peer,
+        };
+        let (decision, trace_parent) = config.decide(&view);
         let (id, incoming) = match decision {
             Decision::Accepted(id, value) => (id, Some(value)),
             Decision::Traced(id) | Decision::Generated(id) => (id, None),
@@ -230,21 +229,45 @@ where
             request.headers_mut().insert(name, HeaderValue::from(&id));
         }
         let echo = echo(&id, incoming);
+        // Made before anything enters it, as continuing a trace requires.
+        let span = request_span(config, &id, trace_parent.as_ref(), &request);
         request.extensions_mut().insert(id.clone());
         // The trace-context bridge records the `traceparent` beside the ID;
-        // the header itself stays as it came. Without one, the request does
-        // not inherit a trace-id from whatever context called the service.
-        let mut context = Context::current_with_correlation_id(id);
-        context.remove(&TRACE_ID);
+        // the header itself stays as it came.
+        let context = request_context(id, trace_parent.as_ref());
         if let Some(parent) = trace_parent {
-            context = context.with_value(&TRACE_ID, parent.trace_id().to_owned());
             request.extensions_mut().insert(parent);
         }
         // `call` often does work before returning its future (routing, span
         // creation): it runs in the request's context too, in the frame the
-        // future then keeps.
+        // future then keeps, and in the request span.
         let inner = &mut self.inner;
-        let future = Correlated::make_in(context.into_values(), || inner.call(request));
-        ResponseFuture::called(future, echo)
+        let body_span = span.clone();
+        let future = Correlated::make_in(context.into_values(), || {
+            InSpan::make_in(span, || inner.call(request))
+        });
+        ResponseFuture::called(future, body_span, echo)
+    }
+}
+
+/// A tower request as the shared decision reads it.
+struct View<'r, B, P> {
+    request: &'r Request<B>,
+    peer: &'r P,
+}
+
+impl<B, P: PeerAddr<B>> RequestView for View<'_, B, P> {
+    type Value = HeaderValue;
+
+    fn header(&self, _index: usize, name: &HeaderName) -> Option<Found<'_>> {
+        find_one(self.request.headers(), name)
+    }
+
+    fn traceparent(&self) -> Option<Found<'_>> {
+        find_one(self.request.headers(), &TRACEPARENT)
+    }
+
+    fn peer(&self) -> Option<std::net::IpAddr> {
+        self.peer.peer_addr(self.request)
     }
 }

@@ -70,7 +70,7 @@
 //!
 //! # W3C Trace Context
 //!
-//! With [`CorrelationLayerBuilder::trace_context`] on, the layer also reads
+//! With [`CorrelationBuilder::trace_context`] on, the layer also reads
 //! the `traceparent` header of trusted peers, parsed strictly as
 //! [`TraceParent`] (Trace Context level 1). When no correlation header was
 //! accepted, a valid `traceparent`'s trace-id becomes the correlation ID.
@@ -107,35 +107,40 @@
 //! # });
 //! ```
 
+// The rules (trust, validation, the `traceparent` bridge, echo) and the
+// builder's options are shared with every server integration, in
+// `crate::inbound`; tower adds how it reads a request and wraps a response.
+//
 // Module order, one way: each module uses only those above it.
-//   trust, peer, trace_context, body, client: no other tower module
+//   peer, body, client: no other tower module
 //   future:   the response future, whose response carries a `body`
-//   decision: `Config`, `Decision`, `OnInvalid`; which ID a request runs with
-//   layer:    `CorrelationLayer` (made from a `Config`), `CorrelationService`,
-//             whose responses are `Response<ResponseBody<_>>`
-//   config:   `CorrelationLayerBuilder`, which builds the layer with
-//             `CorrelationLayer::from_parts`; and `CorrelationLayer::new`,
-//             `builder`, `Default`, so that `layer` never names the builder
+//   layer:    `CorrelationLayer` (made from the shared `Config`),
+//             `CorrelationService`, whose responses are
+//             `Response<ResponseBody<_>>`; the decision reads requests
+//             through `layer`'s view of them
+//   config:   `CorrelationLayerBuilder`, the shared builder that builds the
+//             layer with `CorrelationLayer::from_parts`; and
+//             `CorrelationLayer::new`, `builder`, `Default`, so that `layer`
+//             never names the builder
 
 mod body;
 mod client;
 mod config;
-mod decision;
 mod future;
 mod layer;
 mod peer;
-mod trace_context;
-mod trust;
 
 pub use body::ResponseBody;
 pub use client::{PropagateCorrelationLayer, PropagateCorrelationService};
 pub use config::CorrelationLayerBuilder;
-pub use decision::OnInvalid;
 pub use future::ResponseFuture;
 pub use layer::{CorrelationLayer, CorrelationService};
 pub use peer::{ExtensionPeer, PeerAddr};
-pub use trace_context::{InvalidTraceParent, InvalidTraceParentKind, TRACE_ID, TraceParent};
-pub use trust::{InvalidTrustedSource, TrustedSource};
+// The shared rules' public face, under tower's name as before.
+pub use crate::inbound::{
+    CorrelationBuilder, IntoHeaderName, InvalidTraceParent, InvalidTraceParentKind,
+    InvalidTrustedSource, OnInvalid, TRACE_ID, TraceParent, TrustedSource,
+};
 
 #[cfg(test)]
 mod tests;

@@ -54,6 +54,12 @@ fn temporary_borrowed_by_the_tail(text: &str) -> &str {
     &text[..LogOnDrop.work()]
 }
 
+// With `span`, the entered span sits in the tail's `match` beside the frame.
+#[correlated(span, id = "inner")]
+fn temporary_in_a_spanned_tail() -> usize {
+    LogOnDrop.work()
+}
+
 fn under_outer<R>(f: impl FnOnce() -> R) -> R {
     let _outer = correlated::scope("outer".parse().unwrap());
     f()
@@ -83,5 +89,11 @@ fn temporaries_in_an_impl_trait_tail_are_dropped_in_the_functions_context() {
 #[test]
 fn temporaries_in_a_borrowing_tail_are_dropped_in_the_functions_context() {
     assert_eq!(under_outer(|| temporary_borrowed_by_the_tail("abc")), "a");
+    assert_eq!(seen_on_drop(), [Some("inner".to_owned())]);
+}
+
+#[test]
+fn temporaries_in_a_spanned_tail_are_dropped_in_the_functions_context() {
+    assert_eq!(under_outer(temporary_in_a_spanned_tail), 1);
     assert_eq!(seen_on_drop(), [Some("inner".to_owned())]);
 }

@@ -32,9 +32,9 @@ const SAMPLED: u8 = 0x01;
 
 crate::slot! {
     /// The trace-id of the request's valid `traceparent` (32 lowercase hex
-    /// digits), bound by [`CorrelationLayer`](super::CorrelationLayer) for
-    /// the request's context when
-    /// [`trace_context`](super::CorrelationLayerBuilder::trace_context) is on
+    /// digits), bound by the server middleware (tower's `CorrelationLayer`,
+    /// actix-web's `Correlation`) for the request's context when
+    /// [`trace_context`](super::CorrelationBuilder::trace_context) is on
     /// and the peer is trusted. Unset otherwise.
     ///
     /// Log it next to the correlation ID by registering it on the formatter
@@ -91,9 +91,9 @@ crate::slot! {
 /// A strictly parsed W3C `traceparent` header value
 /// (`version-traceid-parentid-flags`).
 ///
-/// [`CorrelationLayer`](super::CorrelationLayer) puts one in the request's
-/// extensions when
-/// [`trace_context`](super::CorrelationLayerBuilder::trace_context) is on, the
+/// The server middleware (tower's `CorrelationLayer`, actix-web's
+/// `Correlation`) puts one in the request's extensions when
+/// [`trace_context`](super::CorrelationBuilder::trace_context) is on, the
 /// peer is trusted and the header is valid. The header itself is never
 /// rewritten; this is a read-only view of it.
 ///
@@ -135,7 +135,7 @@ pub struct TraceParent {
 }
 
 impl TraceParent {
-    /// Parses a header value's bytes; the layer calls this on the raw
+    /// Parses a header value's bytes; the decision calls this on the raw
     /// `HeaderValue`, so bytes that are not UTF-8 are just invalid.
     pub(crate) fn parse_bytes(value: &[u8]) -> Result<Self, InvalidTraceParent> {
         let fail = |kind| Err(InvalidTraceParent { kind });

@@ -1,25 +1,26 @@
-//! The server layer's settings and the per-request decision: which ID a
+//! The server-side settings and the per-request decision: which ID a
 //! request runs with. Trust of the peer, reading the configured headers,
-//! validation, the `traceparent` bridge, fallback and generation, and the
-//! debug logs of what was refused.
+//! validation, the `traceparent` bridge, fallback and generation, the echo,
+//! and the debug logs of what was refused. Every server integration calls
+//! this one decision.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ::http::{HeaderMap, HeaderName, HeaderValue, Request};
+use ::http::HeaderName;
 
-use super::peer::PeerAddr;
-use super::trace_context::{InvalidTraceParent, TRACEPARENT, TraceParent};
+use super::request::{HeaderBytes, RequestView};
+use super::trace_context::{InvalidTraceParent, TraceParent};
 use super::trust::TrustedSource;
-use crate::http::{Found, X_CORRELATION_ID, as_text, find, find_one};
+use crate::http::{Found, X_CORRELATION_ID};
 use crate::id::{CorrelationId, InvalidCorrelationId};
 
 type Validator = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 type Generator = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
 
-/// What the layer does with an invalid correlation header from a trusted
-/// peer. Headers from untrusted peers are ignored whatever they hold.
+/// What the middleware does with an invalid correlation header from a
+/// trusted peer. Headers from untrusted peers are ignored whatever they hold.
 ///
 /// # Examples
 ///
@@ -47,26 +48,29 @@ pub enum OnInvalid {
 
 /// How incoming values are checked after the floor.
 #[derive(Clone)]
-pub(super) enum Validation {
+pub(crate) enum Validation {
     Floor,
     Uuid,
     Custom(Validator),
 }
 
-/// The layer's settings, shared by every service it builds; the builder
-/// sets them.
+/// A server middleware's settings, shared by every service it builds; the
+/// builder sets them, and every integration reads the same ones.
 #[derive(Clone)]
-pub(super) struct Config {
+pub(crate) struct Config {
     /// Never empty; the first is the primary name (echo, rewrite).
-    pub(super) headers: Vec<HeaderName>,
-    pub(super) trusted: Vec<TrustedSource>,
-    pub(super) validation: Validation,
-    pub(super) generator: Option<Generator>,
-    pub(super) on_invalid: OnInvalid,
-    pub(super) echo: bool,
-    pub(super) set_request_header: bool,
+    pub(crate) headers: Vec<HeaderName>,
+    pub(crate) trusted: Vec<TrustedSource>,
+    pub(crate) validation: Validation,
+    pub(crate) generator: Option<Generator>,
+    pub(crate) on_invalid: OnInvalid,
+    pub(crate) echo: bool,
+    pub(crate) set_request_header: bool,
     /// Read `traceparent` from trusted peers (the W3C Trace Context bridge).
-    pub(super) trace_context: bool,
+    pub(crate) trace_context: bool,
+    /// Make a span for each request (`request_span`); off by default.
+    #[cfg(feature = "tracing")]
+    pub(crate) request_span: Option<crate::tracing::RequestSpan>,
 }
 
 impl Default for Config {
@@ -80,15 +84,17 @@ impl Default for Config {
             echo: true,
             set_request_header: false,
             trace_context: false,
+            #[cfg(feature = "tracing")]
+            request_span: None,
         }
     }
 }
 
-/// Which ID a request runs with.
-pub(super) enum Decision {
+/// Which ID a request runs with. `V` is the framework's header value type.
+pub(crate) enum Decision<V> {
     /// The peer is trusted and its header valid; the header's value, to
     /// echo without formatting the ID again when it was kept verbatim.
-    Accepted(CorrelationId, HeaderValue),
+    Accepted(CorrelationId, V),
     /// The peer is trusted, its correlation header absent or invalid, and
     /// its `traceparent` valid: the trace-id.
     Traced(CorrelationId),
@@ -98,7 +104,7 @@ pub(super) enum Decision {
     Rejected(CorrelationId),
 }
 
-impl Decision {
+impl<V> Decision<V> {
     fn id(&self) -> &CorrelationId {
         match self {
             Decision::Accepted(id, _)
@@ -137,29 +143,53 @@ impl fmt::Display for TraceRejection {
 }
 
 impl Config {
-    pub(super) fn primary_header(&self) -> &HeaderName {
+    pub(crate) fn primary_header(&self) -> &HeaderName {
         // `headers` always holds at least the primary name.
         &self.headers[0]
     }
 
+    /// The value to echo in the response's primary header for `id`, or
+    /// `None` when echo is off. An accepted header kept verbatim is echoed
+    /// as it came (a reference count, where formatting the ID would
+    /// allocate and copy).
+    pub(crate) fn echo_value<V: HeaderBytes>(
+        &self,
+        id: &CorrelationId,
+        incoming: Option<V>,
+    ) -> Option<V> {
+        self.echo.then(|| {
+            incoming
+                .filter(|value| value.bytes() == id.as_str().as_bytes())
+                .unwrap_or_else(|| V::from_id(id))
+        })
+    }
+
     /// Decides the request's ID and, with the trace-context bridge on, the
     /// trusted peer's valid `traceparent` (recorded whichever ID wins).
-    pub(super) fn decide<B, P: PeerAddr<B>>(
+    pub(crate) fn decide<R: RequestView>(
         &self,
-        request: &Request<B>,
-        peer: &P,
-    ) -> (Decision, Option<TraceParent>) {
-        let headers = request.headers();
-        let found = find(headers, &self.headers);
+        request: &R,
+    ) -> (Decision<R::Value>, Option<TraceParent>) {
+        // The first configured header present decides.
+        let found = self
+            .headers
+            .iter()
+            .enumerate()
+            .find_map(|(index, name)| Some((name, request.header(index, name)?)));
         let present = found.is_some();
-        let traced = self.trace_context && headers.contains_key(TRACEPARENT);
+        let traceparent = if self.trace_context {
+            request.traceparent()
+        } else {
+            None
+        };
+        let traced = traceparent.is_some();
         if !present && !traced {
             return (Decision::Generated(self.generate()), None);
         }
         let peer = if self.trusted.is_empty() {
             None
         } else {
-            peer.peer_addr(request)
+            request.peer()
         };
         // A `traceparent` is believed exactly when a correlation header
         // would be: otherwise any client could choose its correlation ID.
@@ -168,11 +198,7 @@ impl Config {
             report::untrusted(&id, peer, present, traced);
             return (Decision::Generated(id), None);
         }
-        let trace = if traced {
-            read_traceparent(headers)
-        } else {
-            TraceHeader::Absent
-        };
+        let trace = read_traceparent(traceparent);
         let valid_trace = match &trace {
             TraceHeader::Valid(parent) => Some(*parent),
             TraceHeader::Absent | TraceHeader::Invalid(_) => None,
@@ -209,7 +235,7 @@ impl Config {
 
     /// No correlation header to use: the trace-id of a valid `traceparent`,
     /// else a new ID.
-    fn fall_back(&self, trace: Option<&TraceParent>) -> Decision {
+    fn fall_back<V>(&self, trace: Option<&TraceParent>) -> Decision<V> {
         // A trace-id is 32 lowercase hex digits, so it always passes the
         // floor; the configured validator is for the correlation header.
         match trace.map(|parent| CorrelationId::parse(parent.trace_id())) {
@@ -239,11 +265,11 @@ impl Config {
 }
 
 /// Reads the `traceparent` header, which must be present once.
-fn read_traceparent(headers: &HeaderMap) -> TraceHeader {
-    match find_one(headers, &TRACEPARENT) {
+fn read_traceparent<V: HeaderBytes>(found: Option<Found<'_, V>>) -> TraceHeader {
+    match found {
         None => TraceHeader::Absent,
         Some(Found::Repeated) => TraceHeader::Invalid(TraceRejection::Repeated),
-        Some(Found::Once(value)) => match TraceParent::parse_bytes(value.as_bytes()) {
+        Some(Found::Once(value)) => match TraceParent::parse_bytes(value.bytes()) {
             Ok(parent) => TraceHeader::Valid(parent),
             Err(error) => TraceHeader::Invalid(TraceRejection::Invalid(error)),
         },
@@ -251,15 +277,12 @@ fn read_traceparent(headers: &HeaderMap) -> TraceHeader {
 }
 
 /// What a request's correlation headers hold.
-enum Incoming<'a> {
+enum Incoming<'a, V> {
     /// None of the headers is present.
     Absent,
     /// The first header present holds a valid ID; `value` is that header,
-    /// so the layer can echo it without formatting the ID again.
-    Valid {
-        id: CorrelationId,
-        value: HeaderValue,
-    },
+    /// so the middleware can echo it without formatting the ID again.
+    Valid { id: CorrelationId, value: V },
     /// The first header present is invalid, for this reason.
     Invalid {
         reason: Rejection,
@@ -267,10 +290,10 @@ enum Incoming<'a> {
     },
 }
 
-impl<'a> Incoming<'a> {
-    /// Checks what [`find`] found with `parse` (the floor, plus whatever
-    /// `parse` adds).
-    fn check<P>(found: Option<(&'a HeaderName, Found<'_>)>, parse: P) -> Self
+impl<'a, V: HeaderBytes> Incoming<'a, V> {
+    /// Checks the first correlation header present with `parse` (the
+    /// floor, plus whatever `parse` adds).
+    fn check<P>(found: Option<(&'a HeaderName, Found<'_, V>)>, parse: P) -> Self
     where
         P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
     {
@@ -291,11 +314,14 @@ impl<'a> Incoming<'a> {
     }
 }
 
-fn parse_value<P>(value: &HeaderValue, parse: P) -> Result<CorrelationId, Rejection>
+fn parse_value<V, P>(value: &V, parse: P) -> Result<CorrelationId, Rejection>
 where
+    V: HeaderBytes,
     P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
 {
-    let text = as_text(value).ok_or(Rejection::NotText)?;
+    // Not `HeaderValue::to_str`, which admits tabs and spaces: the floor
+    // decides about those, with a precise reason.
+    let text = std::str::from_utf8(value.bytes()).map_err(|_| Rejection::NotText)?;
     parse(text).map_err(Rejection::Invalid)
 }
 
@@ -334,7 +360,8 @@ impl fmt::Debug for Config {
             Validation::Uuid => "uuid",
             Validation::Custom(_) => "custom",
         };
-        f.debug_struct("Config")
+        let mut debug = f.debug_struct("Config");
+        debug
             .field("headers", &self.headers)
             .field("trusted", &self.trusted)
             .field("validation", &validation)
@@ -342,8 +369,10 @@ impl fmt::Debug for Config {
             .field("on_invalid", &self.on_invalid)
             .field("echo", &self.echo)
             .field("set_request_header", &self.set_request_header)
-            .field("trace_context", &self.trace_context)
-            .finish()
+            .field("trace_context", &self.trace_context);
+        #[cfg(feature = "tracing")]
+        debug.field("request_span", &self.request_span);
+        debug.finish()
     }
 }
 
@@ -419,14 +448,20 @@ mod report {
 
 #[cfg(test)]
 mod tests {
+    use ::http::{HeaderMap, HeaderValue};
+
     use super::*;
-    use crate::http::extract;
     use crate::http::tests::headers;
+    use crate::http::{extract, find};
     use crate::id::InvalidIdKind;
 
-    /// The correlation headers' reading and check, as the layer does them
+    /// The correlation headers' reading and check, as the decision does them
     /// (without the trust decision in between).
-    fn read<'a, P>(headers: &HeaderMap, names: [&'a HeaderName; 1], parse: P) -> Incoming<'a>
+    fn read<'a, P>(
+        headers: &HeaderMap,
+        names: [&'a HeaderName; 1],
+        parse: P,
+    ) -> Incoming<'a, HeaderValue>
     where
         P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
     {

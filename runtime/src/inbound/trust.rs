@@ -197,7 +197,7 @@ impl fmt::Debug for TrustedSource {
 
 /// A trusted-source entry that is not an IP address or a CIDR range.
 ///
-/// Returned when the layer is configured, so a typo in the trust list stops
+/// Returned when the middleware is configured, so a typo in the trust list stops
 /// the service from starting instead of silently trusting no one (or
 /// everyone). The message names the entry and says what is wrong with it.
 ///
