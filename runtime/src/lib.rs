@@ -57,6 +57,10 @@
 //! - `tonic` (implies `tower`): the layer also finds the peer address in
 //!   tonic's `TcpConnectInfo`, and `tonic::PropagateCorrelation` is an
 //!   interceptor for generated clients.
+//! - `actix-web` (implies `http`): `actix::Correlation`, the actix-web
+//!   middleware with the tower layer's options and rules (trusted peers from
+//!   the socket, validation, echo, the request's context for extractors,
+//!   handler and body), and `CorrelationId` as an extractor.
 
 // Each exception is `#[allow]`ed where it stands, next to its invariant;
 // docs/design.md lists them with the measurements that justify them.
@@ -78,7 +82,7 @@ mod misuse;
 mod slot;
 // The rules every server integration shares (feature `tower` or
 // `actix-web`); each integration re-exports its public face.
-#[cfg(feature = "tower")]
+#[cfg(any(feature = "tower", feature = "actix-web"))]
 mod inbound;
 #[cfg(feature = "tokio")]
 mod spawn;
@@ -91,12 +95,18 @@ pub mod __private;
 /// one at a time: tracing caches each callsite's interest when the callsite
 /// is first hit and rebuilds the cache when a dispatcher comes or goes, and a
 /// test racing another on either can lose the events it checks.
-#[cfg(all(test, any(feature = "tower", feature = "tracing")))]
+#[cfg(all(
+    test,
+    any(feature = "tower", feature = "actix-web", feature = "tracing")
+))]
 pub(crate) fn tracing_test_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+#[cfg(feature = "actix-web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix-web")))]
+pub mod actix;
 pub mod carrier;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]

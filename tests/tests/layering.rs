@@ -47,6 +47,17 @@ const TOWER: &[(&str, &[&str])] = &[
     ("config", &["layer", "peer"]),
 ];
 
+/// The actix-web integration's modules, in the same one-way order
+/// (runtime/src/actix/mod.rs).
+const ACTIX: &[(&str, &[&str])] = &[
+    ("body", &[]),
+    ("error", &[]),
+    ("extract", &[]),
+    ("future", &["body", "error"]),
+    ("middleware", &["body", "future"]),
+    ("config", &["middleware"]),
+];
+
 /// The integrations built on `inbound`, which it must never name.
 const SERVER_INTEGRATIONS: &[&str] = &["tower", "actix"];
 
@@ -138,6 +149,16 @@ fn tower_modules_use_only_the_modules_above_them() {
     assert!(
         wrong.is_empty(),
         "tower modules must use only the modules above them (tower/mod.rs):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn actix_modules_use_only_the_modules_above_them() {
+    let wrong = uses_outside_their_rows(ACTIX, "actix/", "super::", true);
+    assert!(
+        wrong.is_empty(),
+        "actix modules must use only the modules above them (actix/mod.rs):\n{}",
         wrong.join("\n")
     );
 }

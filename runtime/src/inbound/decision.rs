@@ -138,6 +138,8 @@ impl fmt::Display for TraceRejection {
 }
 
 impl Config {
+    // actix-web keeps its own form of the names.
+    #[cfg(feature = "tower")]
     pub(crate) fn primary_header(&self) -> &HeaderName {
         // `headers` always holds at least the primary name.
         &self.headers[0]

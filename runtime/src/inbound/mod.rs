@@ -27,8 +27,9 @@ pub use builder::{CorrelationBuilder, IntoHeaderName};
 pub(crate) use builder::{Integration, sealed};
 pub use decision::OnInvalid;
 pub(crate) use decision::{Config, Decision};
+#[cfg(feature = "actix-web")]
+pub(crate) use request::HeaderBytes;
 pub(crate) use request::RequestView;
-pub(crate) use trace_context::TRACEPARENT;
 pub use trace_context::{InvalidTraceParent, InvalidTraceParentKind, TRACE_ID, TraceParent};
 pub use trust::{InvalidTrustedSource, TrustedSource};
 

@@ -11,11 +11,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ::http::HeaderName;
-
-/// The `traceparent` header name.
-pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-
 /// Length of a version-`00` value, and the minimum for every version:
 /// `vv-` (3) + trace-id (32) + `-` (1) + parent-id (16) + `-` (1) + flags (2).
 const LEN: usize = 55;

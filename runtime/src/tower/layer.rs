@@ -12,7 +12,10 @@ use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
 use crate::future::Correlated;
 use crate::http::{Found, find_one};
-use crate::inbound::{Config, Decision, RequestView, TRACEPARENT, request_context};
+use crate::inbound::{Config, Decision, RequestView, request_context};
+
+/// The `traceparent` header.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Gives every request a correlation ID, the tower counterpart of a
 /// correlation-ID middleware.
