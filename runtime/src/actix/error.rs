@@ -61,7 +61,27 @@ impl EchoedError {
     ///
     /// # Examples
     ///
-    /// See [`EchoedError`].
+    /// ```
+    /// use actix_web::dev::{Service, ServiceResponse};
+    /// use actix_web::{App, HttpResponse, error, test, web};
+    /// use correlated::actix::{Correlation, EchoedError};
+    ///
+    /// # actix_web::rt::System::new().block_on(async {
+    /// let app = test::init_service(
+    ///     App::new()
+    ///         .wrap_fn(|_request, _service| async {
+    ///             Err::<ServiceResponse, _>(error::ErrorForbidden("no entry"))
+    ///         })
+    ///         .wrap(Correlation::new())
+    ///         .route("/", web::get().to(HttpResponse::Ok)),
+    /// )
+    /// .await;
+    /// let error = app.call(test::TestRequest::get().to_request()).await.unwrap_err();
+    /// let inner = error.as_error::<EchoedError>().unwrap().inner();
+    /// assert_eq!(inner.error_response().status(), 403);
+    /// assert!(!inner.error_response().headers().contains_key("x-correlation-id"));
+    /// # });
+    /// ```
     pub fn inner(&self) -> &actix_web::Error {
         &self.inner
     }

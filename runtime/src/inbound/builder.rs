@@ -25,6 +25,20 @@ pub trait Integration: sealed::Sealed {
 /// tower uses), and with the `actix-web` feature actix-web's own (which is
 /// `http` 0.2's). Both are lowercase tokens, so one converts to the other
 /// without loss. Implemented by this crate only.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "tower")]
+/// # {
+/// use http::HeaderName;
+///
+/// let layer = correlated::tower::CorrelationLayer::builder()
+///     .header(HeaderName::from_static("x-request-id"))
+///     .build();
+/// # drop(layer);
+/// # }
+/// ```
 pub trait IntoHeaderName: sealed::Sealed {
     #[doc(hidden)]
     fn into_header_name(self) -> HeaderName;

@@ -149,6 +149,7 @@ impl Config {
     /// `None` when echo is off. An accepted header kept verbatim is echoed
     /// as it came (a reference count, where formatting the ID would
     /// allocate and copy).
+    #[inline]
     pub(crate) fn echo_value<V: HeaderBytes>(
         &self,
         id: &CorrelationId,

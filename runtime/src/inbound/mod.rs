@@ -40,6 +40,8 @@ use crate::id::CorrelationId;
 /// the trace-id of its `traceparent` when the bridge accepted one. Without
 /// one, the request does not inherit a trace-id from whatever context called
 /// the middleware.
+// Inline: it is on every request's path, and returns the context by value.
+#[inline]
 pub(crate) fn request_context(id: CorrelationId, parent: Option<&TraceParent>) -> Context {
     let mut context = Context::current_with_correlation_id(id);
     context.remove(&TRACE_ID);
