@@ -25,6 +25,8 @@ type Generator = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::{CorrelationLayer, OnInvalid};
 ///
 /// let strict = CorrelationLayer::builder()
@@ -33,6 +35,7 @@ type Generator = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
 ///     .on_invalid(OnInvalid::Reject)
 ///     .build();
 /// # drop(strict);
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
