@@ -1,7 +1,7 @@
 //! End to end over loopback: a real actix-web `HttpServer` (two workers, each
 //! its own single-threaded runtime) behind `correlated::actix::Correlation`,
 //! with actix-web's `Logger` and tracing-actix-web's `TracingLogger` inside
-//! it; real HTTP clients (hyper-util, and a raw TCP socket for bytes no
+//! it (and `Logger` outside it, the other order); real HTTP clients (hyper-util, and a raw TCP socket for bytes no
 //! client library would send); and the server's real log output, captured
 //! in memory.
 //!
@@ -22,7 +22,7 @@ use actix_web::middleware::Logger;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, error, web};
 use axum::body::Bytes;
 use correlated::CorrelationId;
-use correlated::actix::Correlation;
+use correlated::actix::{Correlation, OnInvalid};
 use futures::StreamExt as _;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -276,11 +276,13 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/json", web::post().to(json));
 }
 
-/// Which logger sits inside `Correlation`.
+/// Where the loggers sit around `Correlation`.
 #[derive(Clone, Copy)]
-enum Inside {
-    Logger,
-    TracingLogger,
+enum Loggers {
+    LoggerInside,
+    TracingLoggerInside,
+    /// `Logger` wrapped outside, and `OnInvalid::Reject`.
+    LoggerOutside,
 }
 
 /// A real `HttpServer` on `127.0.0.1:0`, trusting `127.0.0.1` only, run by
@@ -315,18 +317,21 @@ macro_rules! serve {
     }};
 }
 
-fn start(inside: Inside) -> Server {
+fn start(loggers: Loggers) -> Server {
     logs();
     let (sender, receiver) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let correlation = Correlation::builder()
+            let builder = Correlation::builder()
                 .trust(&TRUSTED.to_string())
-                .expect("a valid address")
-                .build();
-            // Each logger is wrapped before `Correlation`, so inside it.
-            let (addr, server) = match inside {
-                Inside::Logger => serve!(move || {
+                .expect("a valid address");
+            let correlation = match loggers {
+                Loggers::LoggerOutside => builder.on_invalid(OnInvalid::Reject).build(),
+                Loggers::LoggerInside | Loggers::TracingLoggerInside => builder.build(),
+            };
+            // A logger wrapped before `Correlation` is inside it.
+            let (addr, server) = match loggers {
+                Loggers::LoggerInside => serve!(move || {
                     App::new()
                         .configure(routes)
                         .wrap(
@@ -335,11 +340,18 @@ fn start(inside: Inside) -> Server {
                         )
                         .wrap(correlation.clone())
                 }),
-                Inside::TracingLogger => serve!(move || {
+                Loggers::TracingLoggerInside => serve!(move || {
                     App::new()
                         .configure(routes)
                         .wrap(tracing_actix_web::TracingLogger::default())
                         .wrap(correlation.clone())
+                }),
+                // Wrapped after `Correlation`: outside it, seeing the echo.
+                Loggers::LoggerOutside => serve!(move || {
+                    App::new()
+                        .configure(routes)
+                        .wrap(correlation.clone())
+                        .wrap(Logger::new("outer %r %s echoed=%{x-correlation-id}o"))
                 }),
             };
             sender
@@ -518,7 +530,7 @@ fn assert_hello_logged_under(n: u32, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_peers_id_is_kept_echoed_seen_by_the_handler_and_on_every_log_line() {
-    let server = start(Inside::Logger);
+    let server = start(Loggers::LoggerInside);
     let id = "e2e-actix-trusted-1001";
     let answer = server.get("/hello?n=1001", &[(HEADER, id)]).await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -533,7 +545,7 @@ async fn a_trusted_peers_id_is_kept_echoed_seen_by_the_handler_and_on_every_log_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_header_gets_a_generated_v7_echoed_and_logged() {
-    let server = start(Inside::Logger);
+    let server = start(Loggers::LoggerInside);
     let answer = server.get("/hello?n=1101", &[]).await;
     let id = answer.id().to_owned();
     assert_generated_v7(&id);
@@ -545,7 +557,7 @@ async fn no_header_gets_a_generated_v7_echoed_and_logged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_peers_id_is_replaced_and_never_logged_forwarding_headers_or_not() {
-    let server = start(Inside::Logger);
+    let server = start(Loggers::LoggerInside);
     let spoofed = "e2e-actix-spoofed-2001";
     let untrusted = client_from(UNTRUSTED);
     let forwarded = TRUSTED.to_string();
@@ -581,7 +593,7 @@ async fn an_untrusted_peers_id_is_replaced_and_never_logged_forwarding_headers_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_values_over_raw_tcp_are_refused_or_replaced_never_echoed_or_logged() {
-    let server = start(Inside::Logger);
+    let server = start(Loggers::LoggerInside);
     let mut long = b"e2e-actix-len600-3004-".to_vec();
     long.resize(600, b'A');
     // (n, value, a part of it that must appear nowhere, whether the HTTP
@@ -649,7 +661,7 @@ async fn hostile_values_over_raw_tcp_are_refused_or_replaced_never_echoed_or_log
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_requests_each_see_their_own_id() {
-    let server = Arc::new(start(Inside::Logger));
+    let server = Arc::new(start(Loggers::LoggerInside));
     let client = client_from(TRUSTED);
     let requests = (0..200).map(|i| {
         let server = Arc::clone(&server);
@@ -669,7 +681,7 @@ async fn two_hundred_concurrent_requests_each_see_their_own_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_not_send_handler_keeps_its_id_across_awaits() {
-    let server = start(Inside::Logger);
+    let server = start(Loggers::LoggerInside);
     let id = "e2e-actix-local-4001";
     let answer = server.get("/local", &[(HEADER, id)]).await;
     assert_eq!(answer.body, format!("3 {id}"));
@@ -678,7 +690,7 @@ async fn a_not_send_handler_keeps_its_id_across_awaits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_body_makes_every_chunk_in_the_requests_context() {
-    let server = start(Inside::Logger);
+    let server = start(Loggers::LoggerInside);
     let id = "e2e-actix-stream-5001";
     let answer = server.get("/stream?n=5001", &[(HEADER, id)]).await;
     assert_eq!(answer.id(), id);
@@ -699,7 +711,7 @@ async fn a_streamed_body_makes_every_chunk_in_the_requests_context() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handlers_error_and_an_extractor_rejection_echo_the_id() {
-    let server = start(Inside::Logger);
+    let server = start(Loggers::LoggerInside);
     let id = "e2e-actix-fail-6001";
     let answer = server.get("/fail?n=6001", &[(HEADER, id)]).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -738,7 +750,7 @@ async fn a_handlers_error_and_an_extractor_rejection_echo_the_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracing_logger_inside_correlation_emits_its_events_under_the_id() {
-    let server = start(Inside::TracingLogger);
+    let server = start(Loggers::TracingLoggerInside);
     let id = "e2e-actix-tracing-7001";
     let answer = server.get("/fail?n=7001", &[(HEADER, id)]).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -756,4 +768,40 @@ async fn tracing_logger_inside_correlation_emits_its_events_under_the_id() {
             "Error encountered while processing the incoming HTTP request",
         )
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logger_outside_correlation_logs_the_echoed_id_and_the_rejections() {
+    let server = start(Loggers::LoggerOutside);
+    let id = "e2e-actix-outer-8001";
+    let answer = server.get("/hello?n=8001", &[(HEADER, id)]).await;
+    assert_eq!(answer.id(), id);
+    // Written outside the request's context: the ID is in the text only.
+    let line = wait_for_text(&format!("outer GET /hello?n=8001 HTTP/1.1 200 echoed={id}")).await;
+    assert!(line.ends_with("correlation_id=-"), "{line}");
+
+    // A rejected header never reaches a logger inside; this one sees the 400.
+    let answer = server
+        .get("/hello?n=8002", &[(HEADER, "e2e outer 8002")])
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let fresh = answer.id().to_owned();
+    assert_generated_v7(&fresh);
+    wait_for_text(&format!(
+        "outer GET /hello?n=8002 HTTP/1.1 400 echoed={fresh}"
+    ))
+    .await;
+    assert!(logs().of_request(8002).is_empty(), "the handler ran");
+    assert!(!contains(&logs().bytes(), b"e2e outer 8002"));
+}
+
+/// Waits (bounded) for a line containing `text`; returns it.
+async fn wait_for_text(text: &str) -> String {
+    for _ in 0..1_000 {
+        if let Some(line) = logs().lines().into_iter().find(|line| line.contains(text)) {
+            return line;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no line with {text:?}: {:#?}", logs().lines());
 }
