@@ -80,6 +80,10 @@
 //! headers, and [`job`] adds the rules jobs and messages share: a job ID and
 //! the parent that enqueued it, the checks on arrival, and user slots that
 //! travel.
+//! - `actix-web` (implies `http`): `actix::Correlation`, the actix-web
+//!   middleware with the tower layer's options and rules (trusted peers from
+//!   the socket, validation, echo, the request's context for extractors,
+//!   handler and body), and `CorrelationId` as an extractor.
 
 // Each exception is `#[allow]`ed where it stands, next to its invariant;
 // docs/design.md lists them with the measurements that justify them.
@@ -101,7 +105,7 @@ mod misuse;
 mod slot;
 // The rules every server integration shares (feature `tower` or
 // `actix-web`); each integration re-exports its public face.
-#[cfg(feature = "tower")]
+#[cfg(any(feature = "tower", feature = "actix-web"))]
 mod inbound;
 #[cfg(feature = "tokio")]
 mod spawn;
@@ -114,18 +118,24 @@ pub mod __private;
 /// one at a time: tracing caches each callsite's interest when the callsite
 /// is first hit and rebuilds the cache when a dispatcher comes or goes, and a
 /// test racing another on either can lose the events it checks.
-#[cfg(all(test, any(feature = "tower", feature = "tracing")))]
+#[cfg(all(
+    test,
+    any(feature = "tower", feature = "actix-web", feature = "tracing")
+))]
 pub(crate) fn tracing_test_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub mod baggage;
+#[cfg(feature = "actix-web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix-web")))]
+pub mod actix;
 #[cfg(feature = "apalis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "apalis")))]
 pub mod apalis;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod baggage;
 pub mod carrier;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
@@ -134,15 +144,15 @@ pub mod job;
 #[cfg(feature = "log")]
 #[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub mod log;
-#[cfg(feature = "reqwest")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
-pub mod reqwest;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 #[cfg(feature = "opentelemetry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub mod opentelemetry;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;

@@ -48,6 +48,17 @@ const TOWER: &[(&str, &[&str])] = &[
     ("config", &["layer", "peer"]),
 ];
 
+/// The actix-web integration's modules, in the same one-way order
+/// (runtime/src/actix/mod.rs).
+const ACTIX: &[(&str, &[&str])] = &[
+    ("body", &[]),
+    ("error", &[]),
+    ("extract", &[]),
+    ("future", &["body", "error"]),
+    ("middleware", &["body", "future"]),
+    ("config", &["middleware"]),
+];
+
 /// The integrations built on `inbound`, which it must never name.
 const SERVER_INTEGRATIONS: &[&str] = &["tower", "actix"];
 
@@ -171,6 +182,16 @@ fn job_modules_use_only_the_integrations_below_them() {
     assert!(
         wrong.is_empty(),
         "the job rules must not depend on a transport:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn actix_modules_use_only_the_modules_above_them() {
+    let wrong = uses_outside_their_rows(ACTIX, "actix/", "super::", true);
+    assert!(
+        wrong.is_empty(),
+        "actix modules must use only the modules above them (actix/mod.rs):\n{}",
         wrong.join("\n")
     );
 }

@@ -25,6 +25,20 @@ pub trait Integration: sealed::Sealed {
 /// tower uses), and with the `actix-web` feature actix-web's own (which is
 /// `http` 0.2's). Both are lowercase tokens, so one converts to the other
 /// without loss. Implemented by this crate only.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "tower")]
+/// # {
+/// use http::HeaderName;
+///
+/// let layer = correlated::tower::CorrelationLayer::builder()
+///     .header(HeaderName::from_static("x-request-id"))
+///     .build();
+/// # drop(layer);
+/// # }
+/// ```
 pub trait IntoHeaderName: sealed::Sealed {
     #[doc(hidden)]
     fn into_header_name(self) -> HeaderName;
@@ -125,12 +139,15 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use http::HeaderName;
     ///
     /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .header(HeaderName::from_static("x-request-id"))
     ///     .build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn header(mut self, name: impl IntoHeaderName) -> Self {
         self.config.headers = vec![name.into_header_name()];
@@ -147,12 +164,15 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use http::HeaderName;
     ///
     /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .fallback_header(HeaderName::from_static("x-request-id"))
     ///     .build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn fallback_header(mut self, name: impl IntoHeaderName) -> Self {
         let name = name.into_header_name();
@@ -178,12 +198,15 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::CorrelationLayer;
     ///
     /// let trusted = CorrelationLayer::builder().trust("127.0.0.1").unwrap().build();
     /// # drop(trusted);
     /// let err = CorrelationLayer::builder().trust("10.0.0.0/33").unwrap_err();
     /// assert!(err.to_string().contains("`10.0.0.0/33`"));
+    /// # }
     /// ```
     pub fn trust(self, source: &str) -> Result<Self, InvalidTrustedSource> {
         let source = source.parse()?;
@@ -200,6 +223,8 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::CorrelationLayer;
     ///
     /// let from_env = "10.0.0.0/8, 192.168.0.0/16, ::1";
@@ -208,6 +233,7 @@ impl<T: Integration> CorrelationBuilder<T> {
     ///     .unwrap()
     ///     .build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn trust_many<I>(mut self, sources: I) -> Result<Self, InvalidTrustedSource>
     where
@@ -225,12 +251,15 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use std::net::{IpAddr, Ipv4Addr};
     /// use correlated::tower::{CorrelationLayer, TrustedSource};
     ///
     /// let local = TrustedSource::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
     /// let layer = CorrelationLayer::builder().trust_source(local).build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn trust_source(mut self, source: TrustedSource) -> Self {
         if !self.config.trusted.contains(&source) {
@@ -246,10 +275,13 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .validator(|id| id.starts_with("req-"))
     ///     .build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn validator<V>(mut self, validator: V) -> Self
     where
@@ -266,8 +298,11 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// let layer = correlated::tower::CorrelationLayer::builder().uuid_only().build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn uuid_only(mut self) -> Self {
         self.config.validation = Validation::Uuid;
@@ -280,6 +315,8 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use std::sync::atomic::{AtomicU64, Ordering};
     /// use correlated::CorrelationId;
     ///
@@ -291,6 +328,7 @@ impl<T: Integration> CorrelationBuilder<T> {
     ///     })
     ///     .build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn generator<G>(mut self, generator: G) -> Self
     where
@@ -306,10 +344,13 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::{CorrelationLayer, OnInvalid};
     ///
     /// let layer = CorrelationLayer::builder().on_invalid(OnInvalid::Reject).build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn on_invalid(mut self, policy: OnInvalid) -> Self {
         self.config.on_invalid = policy;
@@ -322,8 +363,11 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// let silent = correlated::tower::CorrelationLayer::builder().echo(false).build();
     /// # drop(silent);
+    /// # }
     /// ```
     pub fn echo(mut self, echo: bool) -> Self {
         self.config.echo = echo;
@@ -338,10 +382,13 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// let layer = correlated::tower::CorrelationLayer::builder()
     ///     .set_request_header(true)
     ///     .build();
     /// # drop(layer);
+    /// # }
     /// ```
     pub fn set_request_header(mut self, set: bool) -> Self {
         self.config.set_request_header = set;
@@ -373,6 +420,8 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use std::convert::Infallible;
     /// use std::net::SocketAddr;
     /// use correlated::tower::{CorrelationLayer, TraceParent};
@@ -399,6 +448,7 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// assert_eq!(response.headers()["x-correlation-id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     /// assert!(!response.headers().contains_key("traceparent"));
     /// # });
+    /// # }
     /// ```
     ///
     /// [`TraceParent`]: super::TraceParent

@@ -25,6 +25,8 @@ type Generator = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::{CorrelationLayer, OnInvalid};
 ///
 /// let strict = CorrelationLayer::builder()
@@ -33,6 +35,7 @@ type Generator = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
 ///     .on_invalid(OnInvalid::Reject)
 ///     .build();
 /// # drop(strict);
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -143,6 +146,8 @@ impl fmt::Display for TraceRejection {
 }
 
 impl Config {
+    // actix-web keeps its own form of the names.
+    #[cfg(feature = "tower")]
     pub(crate) fn primary_header(&self) -> &HeaderName {
         // `headers` always holds at least the primary name.
         &self.headers[0]
@@ -152,6 +157,7 @@ impl Config {
     /// `None` when echo is off. An accepted header kept verbatim is echoed
     /// as it came (a reference count, where formatting the ID would
     /// allocate and copy).
+    #[inline]
     pub(crate) fn echo_value<V: HeaderBytes>(
         &self,
         id: &CorrelationId,

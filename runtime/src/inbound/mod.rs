@@ -29,9 +29,10 @@ pub use builder::{CorrelationBuilder, IntoHeaderName};
 pub(crate) use builder::{Integration, sealed};
 pub use decision::OnInvalid;
 pub(crate) use decision::{Config, Decision};
+#[cfg(feature = "actix-web")]
+pub(crate) use request::HeaderBytes;
 pub(crate) use request::RequestView;
 pub(crate) use span::{InSpan, MaybeSpan, request_span};
-pub(crate) use trace_context::TRACEPARENT;
 pub use trace_context::{InvalidTraceParent, InvalidTraceParentKind, TRACE_ID, TraceParent};
 pub use trust::{InvalidTrustedSource, TrustedSource};
 
@@ -42,6 +43,8 @@ use crate::id::CorrelationId;
 /// the trace-id of its `traceparent` when the bridge accepted one. Without
 /// one, the request does not inherit a trace-id from whatever context called
 /// the middleware.
+// Inline: it is on every request's path, and returns the context by value.
+#[inline]
 pub(crate) fn request_context(id: CorrelationId, parent: Option<&TraceParent>) -> Context {
     let mut context = Context::current_with_correlation_id(id);
     context.remove(&TRACE_ID);

@@ -11,11 +11,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ::http::HeaderName;
-
-/// The `traceparent` header name.
-pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-
 /// Length of a version-`00` value, and the minimum for every version:
 /// `vv-` (3) + trace-id (32) + `-` (1) + parent-id (16) + `-` (1) + flags (2).
 const LEN: usize = 55;
@@ -44,6 +39,8 @@ crate::slot! {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use std::convert::Infallible;
     /// use std::net::SocketAddr;
     /// use correlated::tower::{CorrelationLayer, TRACE_ID};
@@ -69,11 +66,14 @@ crate::slot! {
     /// assert_eq!(response.body().get_ref().unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
     /// assert_eq!(TRACE_ID.get(), None); // only inside the request
     /// # });
+    /// # }
     /// ```
     ///
     /// With the tracing integration:
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// # #[cfg(feature = "tracing")]
     /// # {
     /// use correlated::tower::TRACE_ID;
@@ -83,6 +83,7 @@ crate::slot! {
     /// let layer = tracing_subscriber::fmt::layer()
     ///     .map_event_format(|format| CorrelatedFormat::text(format).with_slot(&TRACE_ID));
     /// tracing_subscriber::registry().with(layer).init();
+    /// # }
     /// # }
     /// ```
     pub static TRACE_ID: String;
@@ -109,6 +110,8 @@ crate::slot! {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::TraceParent;
 ///
 /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -124,6 +127,7 @@ crate::slot! {
 /// assert!("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"
 ///     .parse::<TraceParent>()
 ///     .is_err());
+/// # }
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceParent {
@@ -192,6 +196,8 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::TraceParent;
     ///
     /// let future: TraceParent =
@@ -199,6 +205,7 @@ impl TraceParent {
     ///         .parse()
     ///         .unwrap();
     /// assert_eq!(future.version(), 1);
+    /// # }
     /// ```
     pub fn version(&self) -> u8 {
         self.version
@@ -209,12 +216,15 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::TraceParent;
     ///
     /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
     ///     .parse()
     ///     .unwrap();
     /// assert_eq!(parent.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// # }
     /// ```
     pub fn trace_id(&self) -> &str {
         ascii(&self.trace_id)
@@ -226,12 +236,15 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::TraceParent;
     ///
     /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
     ///     .parse()
     ///     .unwrap();
     /// assert_eq!(parent.parent_id(), "00f067aa0ba902b7");
+    /// # }
     /// ```
     pub fn parent_id(&self) -> &str {
         ascii(&self.parent_id)
@@ -242,12 +255,15 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::TraceParent;
     ///
     /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09"
     ///     .parse()
     ///     .unwrap();
     /// assert_eq!(parent.flags(), 0x09);
+    /// # }
     /// ```
     pub fn flags(&self) -> u8 {
         self.flags
@@ -258,11 +274,14 @@ impl TraceParent {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::TraceParent;
     ///
     /// let id = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
     /// assert!(format!("00-{id}-01").parse::<TraceParent>().unwrap().sampled());
     /// assert!(!format!("00-{id}-02").parse::<TraceParent>().unwrap().sampled());
+    /// # }
     /// ```
     pub fn sampled(&self) -> bool {
         self.flags & SAMPLED != 0
@@ -278,12 +297,15 @@ impl TraceParent {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::{InvalidTraceParentKind, TraceParent};
 ///
 /// let err = "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 ///     .parse::<TraceParent>()
 ///     .unwrap_err();
 /// assert_eq!(err.kind(), InvalidTraceParentKind::Version);
+/// # }
 /// ```
 impl FromStr for TraceParent {
     type Err = InvalidTraceParent;
@@ -299,12 +321,15 @@ impl FromStr for TraceParent {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::TraceParent;
 ///
 /// let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 /// let parent: TraceParent = header.parse().unwrap();
 /// assert_eq!(parent.to_string(), header);
 /// assert_eq!(parent.to_string().parse::<TraceParent>().unwrap(), parent);
+/// # }
 /// ```
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -336,6 +361,8 @@ impl fmt::Debug for TraceParent {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::{InvalidTraceParentKind, TraceParent};
 ///
 /// let zeros = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
@@ -343,6 +370,7 @@ impl fmt::Debug for TraceParent {
 ///     zeros.parse::<TraceParent>().unwrap_err().kind(),
 ///     InvalidTraceParentKind::ZeroTraceId,
 /// );
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -380,6 +408,8 @@ pub enum InvalidTraceParentKind {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::TraceParent;
 ///
 /// let err = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-secret"
@@ -389,6 +419,7 @@ pub enum InvalidTraceParentKind {
 ///     err.to_string(),
 ///     "invalid traceparent: it is 62 bytes long; version 00 is exactly 55",
 /// );
+/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidTraceParent {
@@ -401,10 +432,13 @@ impl InvalidTraceParent {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// use correlated::tower::{InvalidTraceParentKind, TraceParent};
     ///
     /// let err = "".parse::<TraceParent>().unwrap_err();
     /// assert_eq!(err.kind(), InvalidTraceParentKind::Length { len: 0 });
+    /// # }
     /// ```
     pub fn kind(&self) -> InvalidTraceParentKind {
         self.kind

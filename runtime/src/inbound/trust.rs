@@ -14,6 +14,8 @@ use std::str::FromStr;
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use std::net::IpAddr;
 /// use correlated::tower::TrustedSource;
 ///
@@ -24,6 +26,7 @@ use std::str::FromStr;
 ///
 /// let proxy = TrustedSource::from("2001:db8::1".parse::<IpAddr>().unwrap());
 /// assert_eq!(proxy.to_string(), "2001:db8::1");
+/// # }
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TrustedSource {
@@ -37,9 +40,12 @@ impl TrustedSource {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// let loopback: correlated::tower::TrustedSource = "127.0.0.0/8".parse().unwrap();
     /// assert!(loopback.contains("127.0.0.1".parse().unwrap()));
     /// assert!(!loopback.contains("::1".parse().unwrap()));
+    /// # }
     /// ```
     pub fn contains(&self, peer: IpAddr) -> bool {
         if self.contains_same_family(peer) {
@@ -119,6 +125,8 @@ impl From<IpAddr> for TrustedSource {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::TrustedSource;
 ///
 /// assert!("192.168.0.0/16".parse::<TrustedSource>().is_ok());
@@ -130,6 +138,7 @@ impl From<IpAddr> for TrustedSource {
 ///     "invalid trusted source `10.0.0.0/33`: the prefix length 33 is longer than \
 ///      the 32 bits of an IPv4 address",
 /// );
+/// # }
 /// ```
 impl FromStr for TrustedSource {
     type Err = InvalidTrustedSource;
@@ -204,11 +213,14 @@ impl fmt::Debug for TrustedSource {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "tower")]
+/// # {
 /// use correlated::tower::CorrelationLayer;
 ///
 /// let err = CorrelationLayer::builder().trust("10.0.0.1/8").unwrap_err();
 /// assert_eq!(err.entry(), "10.0.0.1/8");
 /// assert!(err.to_string().contains("write it as `10.0.0.0/8`"));
+/// # }
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct InvalidTrustedSource {
@@ -238,8 +250,11 @@ impl InvalidTrustedSource {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
     /// let err = "localhost".parse::<correlated::tower::TrustedSource>().unwrap_err();
     /// assert_eq!(err.entry(), "localhost");
+    /// # }
     /// ```
     pub fn entry(&self) -> &str {
         &self.entry

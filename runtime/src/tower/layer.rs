@@ -12,9 +12,10 @@ use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
 use crate::future::Correlated;
 use crate::http::{Found, find_one};
-use crate::inbound::{
-    Config, Decision, InSpan, RequestView, TRACEPARENT, request_context, request_span,
-};
+use crate::inbound::{Config, Decision, InSpan, RequestView, request_context, request_span};
+
+/// The `traceparent` header.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Gives every request a correlation ID, the tower counterpart of a
 /// correlation-ID middleware.
