@@ -15,9 +15,8 @@
 //! phase is bounded in time and in requests.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +31,11 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+#[path = "support/child.rs"]
+mod child;
+
+use child::ServerChild;
 
 const HEADER: &str = "x-correlation-id";
 
@@ -229,26 +233,6 @@ async fn check_ids(addr: SocketAddr, ids: usize) -> Result<usize, String> {
     Ok(distinct.len())
 }
 
-fn spawn_server(correlated: bool) -> Result<(std::process::Child, SocketAddr), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mode = if correlated { "correlated" } else { "plain" };
-    let mut child = Command::new(exe)
-        .args(["--serve", mode])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let addr = line
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad address {line:?}"))?;
-    Ok((child, addr))
-}
-
 async fn run(options: Options) -> Result<(), String> {
     println!(
         "| server | requests | seconds | requests/s | p50 µs | p99 µs | max µs |\n|---|---|---|---|---|---|---|"
@@ -263,7 +247,9 @@ async fn run(options: Options) -> Result<(), String> {
             [true, false]
         };
         for correlated in order {
-            let (mut child, addr) = spawn_server(correlated)?;
+            let mode = if correlated { "correlated" } else { "plain" };
+            let child = ServerChild::spawn(&["--serve", mode])?;
+            let addr = child.addr();
             // Warm-up: connections, allocator, caches.
             load(addr, options.connections, 1, options.max_requests).await;
             let result = load(
@@ -296,9 +282,7 @@ async fn run(options: Options) -> Result<(), String> {
                         .map_err(|_| "the ID check timed out".to_owned()),
                 );
             }
-            // Our own child, by its handle.
-            child.kill().map_err(|e| e.to_string())?;
-            child.wait().map_err(|e| e.to_string())?;
+            child.stop()?;
         }
     }
     match checked {
