@@ -158,7 +158,10 @@ pub enum InvalidBaggageIdKind {
         /// How many times.
         count: usize,
     },
-    /// Its decoded value fails the floor of [`CorrelationId::parse`](crate::CorrelationId::parse).
+    /// Its decoded value fails the floor of
+    /// [`CorrelationId::parse`](crate::CorrelationId::parse) or, read by a
+    /// server middleware, the service's validator (then the kind is
+    /// [`InvalidIdKind::Rejected`], [`InvalidIdKind::NotUuid`], ...).
     Id(InvalidIdKind),
 }
 
@@ -185,8 +188,11 @@ pub struct InvalidBaggageId {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum IdRejection {
-    Repeated { count: usize },
-    Floor(InvalidCorrelationId),
+    Repeated {
+        count: usize,
+    },
+    /// The floor, or the server's validator, refused the decoded value.
+    Invalid(InvalidCorrelationId),
 }
 
 impl InvalidBaggageId {
@@ -207,7 +213,7 @@ impl InvalidBaggageId {
     pub fn kind(&self) -> InvalidBaggageIdKind {
         match &self.reason {
             IdRejection::Repeated { count } => InvalidBaggageIdKind::Repeated { count: *count },
-            IdRejection::Floor(err) => InvalidBaggageIdKind::Id(err.kind()),
+            IdRejection::Invalid(err) => InvalidBaggageIdKind::Id(err.kind()),
         }
     }
 }
@@ -217,8 +223,8 @@ impl fmt::Display for InvalidBaggageId {
         f.write_str("invalid correlation_id in baggage: ")?;
         match &self.reason {
             IdRejection::Repeated { count } => write!(f, "it is present {count} times"),
-            IdRejection::Floor(err) => {
-                // The floor's reason, without its own "invalid correlation id: ".
+            IdRejection::Invalid(err) => {
+                // The floor's (or validator's) reason, without its own "invalid correlation id: ".
                 let reason = err.to_string();
                 f.write_str(reason.split_once(": ").map_or(&*reason, |(_, why)| why))
             }

@@ -9,7 +9,7 @@ use ::http::{HeaderMap, HeaderValue};
 
 use super::error::{IdRejection, InvalidBaggage, InvalidBaggageId, InvalidBaggageKind};
 use super::{BAGGAGE, CORRELATION_ID_KEY, MAX_BYTES, MAX_MEMBERS};
-use crate::id::CorrelationId;
+use crate::id::{CorrelationId, InvalidCorrelationId};
 
 /// A strictly parsed `baggage` header: its list-members in order, borrowed
 /// from the header.
@@ -188,6 +188,20 @@ impl<'h> Baggage<'h> {
     /// assert_eq!(err.kind(), InvalidBaggageIdKind::Id(InvalidIdKind::ForbiddenByte { position: 3 }));
     /// ```
     pub fn correlation_id(&self) -> Result<Option<CorrelationId>, InvalidBaggageId> {
+        self.correlation_id_by(CorrelationId::parse)
+    }
+
+    /// [`correlation_id`](Self::correlation_id), with the member's decoded
+    /// value checked by `parse` instead of the floor alone: the server
+    /// decision passes its own check (the floor, then the service's
+    /// validator or `uuid_only`), the one it applies to the header.
+    pub(crate) fn correlation_id_by<P>(
+        &self,
+        parse: P,
+    ) -> Result<Option<CorrelationId>, InvalidBaggageId>
+    where
+        P: FnOnce(&str) -> Result<CorrelationId, InvalidCorrelationId>,
+    {
         let mut found = self
             .members
             .iter()
@@ -201,10 +215,10 @@ impl<'h> Baggage<'h> {
                 reason: IdRejection::Repeated { count: others + 1 },
             });
         }
-        CorrelationId::parse(&member.value())
+        parse(&member.value())
             .map(Some)
             .map_err(|err| InvalidBaggageId {
-                reason: IdRejection::Floor(err),
+                reason: IdRejection::Invalid(err),
             })
     }
 }
