@@ -12,7 +12,12 @@
 //!   `correlation_id` member, which must pass the floor of
 //!   [`CorrelationId::parse`]. [`extract`] does both. A malformed or
 //!   over-limit header is refused whole: nothing in it is used, and the
-//!   error says which rule failed without holding any of it.
+//!   error says which rule failed without holding any of it. The server
+//!   middleware does this for trusted peers when asked:
+//!   `CorrelationLayer::builder().baggage(true)` (feature `tower`) and
+//!   `correlated::actix::Correlation::builder().baggage(true)` (feature
+//!   `actix-web`), after the correlation header and before `traceparent`,
+//!   with the service's validator.
 //! - **Writing**: [`inject`] adds `correlation_id=<current id>` to the
 //!   outgoing `baggage`, [`add_member`] adds any `key=value`. Members already
 //!   present are kept byte for byte, in order; a member whose key is already
