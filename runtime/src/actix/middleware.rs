@@ -19,6 +19,9 @@ use crate::inbound::{Config, Decision, HeaderBytes, RequestView, request_context
 /// The `traceparent` header, as actix-web names headers.
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
+/// The `baggage` header, as actix-web names headers.
+const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
 /// Gives every request a correlation ID: the actix-web counterpart of
 /// [`tower::CorrelationLayer`](crate::tower::CorrelationLayer), with the same
 /// options and rules.
@@ -41,6 +44,12 @@ const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 ///    on responses made from a handler's `Err(actix_web::Error)` or an
 ///    extractor's rejection (and on a middleware's `Err`, through
 ///    [`EchoedError`](super::EchoedError)).
+///
+/// With [`baggage`](crate::inbound::CorrelationBuilder::baggage) and
+/// [`trace_context`](crate::inbound::CorrelationBuilder::trace_context) on, a
+/// trusted peer's `baggage` member `correlation_id`, then its `traceparent`'s
+/// trace-id, stand in when no correlation header was accepted, as in the
+/// tower layer.
 ///
 /// The peer is the socket's, [`ServiceRequest::peer_addr`]: the TCP peer,
 /// never `Forwarded` or `X-Forwarded-For` (which actix-web's
@@ -186,7 +195,7 @@ where
         let (decision, trace_parent) = config.decide(&view);
         let (id, incoming) = match decision {
             Decision::Accepted(id, value) => (id, Some(value)),
-            Decision::Traced(id) | Decision::Generated(id) => (id, None),
+            Decision::Baggage(id) | Decision::Traced(id) | Decision::Generated(id) => (id, None),
             // The inner service is not called: a `400` answers for it.
             Decision::Rejected(id) => {
                 let response =
@@ -229,6 +238,13 @@ impl RequestView for View<'_> {
 
     fn traceparent(&self) -> Option<Found<'_, HeaderValue>> {
         found(self.request.headers().get_all(&TRACEPARENT))
+    }
+
+    fn baggage(&self) -> impl Iterator<Item = &[u8]> {
+        self.request
+            .headers()
+            .get_all(&BAGGAGE)
+            .map(HeaderValue::as_bytes)
     }
 
     fn peer(&self) -> Option<IpAddr> {

@@ -65,7 +65,7 @@ pub(crate) mod sealed {
 /// Every setting has a safe default: header `x-correlation-id`, trust no one,
 /// validate with the floor only, generate UUIDv7s, regenerate on an invalid
 /// value, echo the ID in the response, leave the request header as it came,
-/// ignore `traceparent`.
+/// ignore `baggage` and `traceparent`.
 ///
 /// # Examples
 ///
@@ -401,8 +401,9 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// For a request from a trusted peer with a valid `traceparent`:
     ///
     /// - if no correlation header was accepted (none sent, or an invalid one
-    ///   under [`OnInvalid::Regenerate`]), the trace-id (32 lowercase hex
-    ///   digits, verbatim) becomes the correlation ID; the validator and
+    ///   under [`OnInvalid::Regenerate`]) and, with [`baggage`](Self::baggage)
+    ///   on, no `correlation_id` from the `baggage` either, the trace-id (32
+    ///   lowercase hex digits, verbatim) becomes the correlation ID; the validator and
     ///   [`uuid_only`](Self::uuid_only) apply to the correlation header
     ///   only, and [`OnInvalid::Reject`] still answers `400` to an invalid
     ///   one;
@@ -454,6 +455,74 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// [`TraceParent`]: super::TraceParent
     pub fn trace_context(mut self, enabled: bool) -> Self {
         self.config.trace_context = enabled;
+        self
+    }
+
+    /// Also reads the correlation ID from the `correlation_id` member of a
+    /// trusted peer's W3C `baggage` header (off by default), as OpenTelemetry
+    /// services and the client layers' `.baggage(true)` send it.
+    ///
+    /// The order is fixed: the correlation header(s), then the baggage's
+    /// `correlation_id`, then the `traceparent`'s trace-id (with
+    /// [`trace_context`](Self::trace_context) on), then a new ID. So the
+    /// baggage counts only when no correlation header was accepted (none
+    /// sent, or an invalid one under [`OnInvalid::Regenerate`]).
+    ///
+    /// The member is held to the header's rules, by the same code:
+    ///
+    /// - only from a trusted peer; an untrusted peer's `baggage` is ignored
+    ///   entirely (not even parsed);
+    /// - its decoded value must pass the floor of [`CorrelationId::parse`]
+    ///   and then the [`validator`](Self::validator) or
+    ///   [`uuid_only`](Self::uuid_only). A value that fails, or a member sent
+    ///   twice, is rejected as an invalid header is: [`OnInvalid::Reject`]
+    ///   answers `400`, [`OnInvalid::Regenerate`] goes on to the next source;
+    /// - a `baggage` header that is malformed or past the limits (64 members,
+    ///   8192 bytes; see [`crate::baggage`]) is ignored whole, never partly
+    ///   used, and is not a rejection.
+    ///
+    /// Every refusal is logged at debug level (feature `tracing`) with the
+    /// rule that failed, never with the value. The `baggage` header is left
+    /// as it came; the echo is the correlation header, as always.
+    ///
+    /// Off by default because a baggage member is an application value that
+    /// OpenTelemetry SDKs forward on every call: a service opts in when its
+    /// callers put the ID there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tower")]
+    /// # {
+    /// use std::convert::Infallible;
+    /// use std::net::SocketAddr;
+    /// use correlated::tower::CorrelationLayer;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let layer = CorrelationLayer::builder()
+    ///     .trust("10.0.0.0/8")
+    ///     .unwrap()
+    ///     .baggage(true)
+    ///     .build();
+    /// let service = layer.layer(service_fn(|_: http::Request<()>| async {
+    ///     let id = correlated::current().unwrap();
+    ///     Ok::<_, Infallible>(http::Response::new(id.to_string()))
+    /// }));
+    ///
+    /// let mut request = http::Request::builder()
+    ///     .header("baggage", "userId=alice,correlation_id=req-7")
+    ///     .body(())
+    ///     .unwrap();
+    /// request.extensions_mut().insert("10.0.0.7:5000".parse::<SocketAddr>().unwrap());
+    /// let response = service.oneshot(request).await.unwrap();
+    /// assert_eq!(response.headers()["x-correlation-id"], "req-7");
+    /// assert_eq!(response.body().get_ref().unwrap(), "req-7");
+    /// # });
+    /// # }
+    /// ```
+    pub fn baggage(mut self, enabled: bool) -> Self {
+        self.config.baggage = enabled;
         self
     }
 }

@@ -1,8 +1,13 @@
 //! The server-side settings and the per-request decision: which ID a
 //! request runs with. Trust of the peer, reading the configured headers,
-//! validation, the `traceparent` bridge, fallback and generation, the echo,
-//! and the debug logs of what was refused. Every server integration calls
-//! this one decision.
+//! validation, the `baggage` member and the `traceparent` bridge, fallback
+//! and generation, the echo, and the debug logs of what was refused. Every
+//! server integration calls this one decision.
+//!
+//! The sources, in order: the first correlation header present; then (when
+//! reading it is on) the `correlation_id` member of the `baggage`; then
+//! (with the bridge on) the `traceparent`'s trace-id; then a new ID. All of
+//! them only from a trusted peer.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -13,6 +18,7 @@ use ::http::HeaderName;
 use super::request::{HeaderBytes, RequestView};
 use super::trace_context::{InvalidTraceParent, TraceParent};
 use super::trust::TrustedSource;
+use crate::baggage::{Baggage, InvalidBaggage, InvalidBaggageId};
 use crate::http::{Found, X_CORRELATION_ID};
 use crate::id::{CorrelationId, InvalidCorrelationId};
 
@@ -71,6 +77,8 @@ pub(crate) struct Config {
     pub(crate) set_request_header: bool,
     /// Read `traceparent` from trusted peers (the W3C Trace Context bridge).
     pub(crate) trace_context: bool,
+    /// Read the `correlation_id` member of trusted peers' `baggage`.
+    pub(crate) baggage: bool,
     /// Make a span for each request (`request_span`); off by default.
     #[cfg(feature = "tracing")]
     pub(crate) request_span: Option<crate::tracing::RequestSpan>,
@@ -87,6 +95,7 @@ impl Default for Config {
             echo: true,
             set_request_header: false,
             trace_context: false,
+            baggage: false,
             #[cfg(feature = "tracing")]
             request_span: None,
         }
@@ -99,7 +108,11 @@ pub(crate) enum Decision<V> {
     /// echo without formatting the ID again when it was kept verbatim.
     Accepted(CorrelationId, V),
     /// The peer is trusted, its correlation header absent or invalid, and
-    /// its `traceparent` valid: the trace-id.
+    /// its `baggage`'s `correlation_id` member valid.
+    Baggage(CorrelationId),
+    /// The peer is trusted, its correlation header absent or invalid, no
+    /// valid `correlation_id` in its `baggage`, and its `traceparent`
+    /// valid: the trace-id.
     Traced(CorrelationId),
     /// No usable header: a new ID.
     Generated(CorrelationId),
@@ -111,11 +124,45 @@ impl<V> Decision<V> {
     fn id(&self) -> &CorrelationId {
         match self {
             Decision::Accepted(id, _)
+            | Decision::Baggage(id)
             | Decision::Traced(id)
             | Decision::Generated(id)
             | Decision::Rejected(id) => id,
         }
     }
+
+    /// What became of a request whose value was rejected, for the log.
+    fn outcome(&self) -> &'static str {
+        match self {
+            Decision::Rejected(_) => "answering 400 Bad Request",
+            Decision::Baggage(_) => "using the baggage's correlation_id",
+            Decision::Traced(_) => "using the traceparent's trace-id",
+            Decision::Accepted(..) | Decision::Generated(_) => "using a new id",
+        }
+    }
+}
+
+/// Which of the sources the decision reads a request sent (`baggage` only
+/// counts when reading it is on, `traceparent` when the bridge is).
+#[derive(Clone, Copy)]
+struct Sent {
+    correlation: bool,
+    baggage: bool,
+    traceparent: bool,
+}
+
+/// What a trusted peer's `baggage` held for the correlation ID, when
+/// reading it is on.
+enum Carried {
+    /// No `baggage`, or none with a `correlation_id` member.
+    Absent,
+    /// The member passed the floor and the validator.
+    Valid(CorrelationId),
+    /// The member failed the floor or the validator, or is repeated: a
+    /// rejection, like an invalid correlation header's.
+    Invalid(InvalidBaggageId),
+    /// The header is malformed or past a limit: ignored whole.
+    Malformed(InvalidBaggage),
 }
 
 /// What a trusted peer's `traceparent` held, when the bridge is on.
@@ -182,14 +229,17 @@ impl Config {
             .iter()
             .enumerate()
             .find_map(|(index, name)| Some((name, request.header(index, name)?)));
-        let present = found.is_some();
         let traceparent = if self.trace_context {
             request.traceparent()
         } else {
             None
         };
-        let traced = traceparent.is_some();
-        if !present && !traced {
+        let sent = Sent {
+            correlation: found.is_some(),
+            baggage: self.baggage && request.baggage().next().is_some(),
+            traceparent: traceparent.is_some(),
+        };
+        if !(sent.correlation || sent.baggage || sent.traceparent) {
             return (Decision::Generated(self.generate()), None);
         }
         let peer = if self.trusted.is_empty() {
@@ -197,11 +247,12 @@ impl Config {
         } else {
             request.peer()
         };
-        // A `traceparent` is believed exactly when a correlation header
-        // would be: otherwise any client could choose its correlation ID.
+        // `baggage` and `traceparent` are believed exactly when a
+        // correlation header would be: otherwise any client could choose
+        // its correlation ID.
         if !peer.is_some_and(|peer| self.trusts(peer)) {
             let id = self.generate();
-            report::untrusted(&id, peer, present, traced);
+            report::untrusted(&id, peer, sent);
             return (Decision::Generated(id), None);
         }
         let trace = read_traceparent(traceparent);
@@ -212,21 +263,10 @@ impl Config {
         let incoming = Incoming::check(found, |value| self.validate(value));
         let decision = match incoming {
             Incoming::Valid { id, value } => Decision::Accepted(id, value),
-            Incoming::Absent => self.fall_back(valid_trace.as_ref()),
+            Incoming::Absent => self.fall_back(request, valid_trace.as_ref()),
             Incoming::Invalid { reason, header } => {
-                // `Reject` is about the correlation header: a valid
-                // `traceparent` does not make an invalid header acceptable.
-                let decision = if self.on_invalid == OnInvalid::Reject {
-                    Decision::Rejected(self.generate())
-                } else {
-                    self.fall_back(valid_trace.as_ref())
-                };
-                let outcome = match &decision {
-                    Decision::Rejected(_) => "answering 400 Bad Request",
-                    Decision::Traced(_) => "using the traceparent's trace-id",
-                    Decision::Accepted(..) | Decision::Generated(_) => "using a new id",
-                };
-                report::rejected(decision.id(), header, &reason, outcome);
+                let decision = self.on_rejected(|| self.fall_back(request, valid_trace.as_ref()));
+                report::rejected(decision.id(), header, &reason, decision.outcome());
                 decision
             }
         };
@@ -239,9 +279,61 @@ impl Config {
         }
     }
 
-    /// No correlation header to use: the trace-id of a valid `traceparent`,
-    /// else a new ID.
-    fn fall_back<V>(&self, trace: Option<&TraceParent>) -> Decision<V> {
+    /// A rejected value's outcome: with `OnInvalid::Reject` a 400, and
+    /// otherwise the `next` source's. `Reject` is about the rejected value:
+    /// a valid later source does not make it acceptable.
+    fn on_rejected<V>(&self, next: impl FnOnce() -> Decision<V>) -> Decision<V> {
+        if self.on_invalid == OnInvalid::Reject {
+            Decision::Rejected(self.generate())
+        } else {
+            next()
+        }
+    }
+
+    /// No correlation header to use: the `baggage`'s `correlation_id` when
+    /// reading it is on, then the trace-id of a valid `traceparent`, else a
+    /// new ID. The baggage is parsed only here, when it can matter.
+    fn fall_back<R: RequestView>(
+        &self,
+        request: &R,
+        trace: Option<&TraceParent>,
+    ) -> Decision<R::Value> {
+        if !self.baggage {
+            return self.traced_or_generated(trace);
+        }
+        match self.read_baggage(request) {
+            Carried::Absent => self.traced_or_generated(trace),
+            Carried::Valid(id) => Decision::Baggage(id),
+            Carried::Invalid(reason) => {
+                let decision = self.on_rejected(|| self.traced_or_generated(trace));
+                report::rejected_baggage(decision.id(), &reason, decision.outcome());
+                decision
+            }
+            // Not a rejection: a baggage carries the application's other
+            // members too, and a broken one says nothing about an ID.
+            Carried::Malformed(reason) => {
+                let decision = self.traced_or_generated(trace);
+                report::malformed_baggage(decision.id(), &reason);
+                decision
+            }
+        }
+    }
+
+    /// The `baggage`'s `correlation_id` member, checked as the correlation
+    /// header is (the floor, then the validator or `uuid_only`).
+    fn read_baggage<R: RequestView>(&self, request: &R) -> Carried {
+        match Baggage::from_lines(request.baggage()) {
+            Err(reason) => Carried::Malformed(reason),
+            Ok(baggage) => match baggage.correlation_id_by(|value| self.validate(value)) {
+                Ok(Some(id)) => Carried::Valid(id),
+                Ok(None) => Carried::Absent,
+                Err(reason) => Carried::Invalid(reason),
+            },
+        }
+    }
+
+    /// The trace-id of a valid `traceparent`, else a new ID.
+    fn traced_or_generated<V>(&self, trace: Option<&TraceParent>) -> Decision<V> {
         // A trace-id is 32 lowercase hex digits, so it always passes the
         // floor; the configured validator is for the correlation header.
         match trace.map(|parent| CorrelationId::parse(parent.trace_id())) {
@@ -375,7 +467,8 @@ impl fmt::Debug for Config {
             .field("on_invalid", &self.on_invalid)
             .field("echo", &self.echo)
             .field("set_request_header", &self.set_request_header)
-            .field("trace_context", &self.trace_context);
+            .field("trace_context", &self.trace_context)
+            .field("baggage", &self.baggage);
         #[cfg(feature = "tracing")]
         debug.field("request_span", &self.request_span);
         debug.finish()
@@ -389,7 +482,8 @@ mod report {
 
     use ::http::HeaderName;
 
-    use super::{Rejection, TraceRejection};
+    use super::{Rejection, Sent, TraceRejection};
+    use crate::baggage::{InvalidBaggage, InvalidBaggageId};
     use crate::id::CorrelationId;
 
     #[cfg(feature = "tracing")]
@@ -399,18 +493,28 @@ mod report {
             .run(log);
     }
 
+    /// "correlation id header", "correlation id and baggage headers",
+    /// "correlation id, baggage and traceparent headers", ...
     #[cfg(feature = "tracing")]
-    pub(super) fn untrusted(
-        id: &CorrelationId,
-        peer: Option<IpAddr>,
-        correlation: bool,
-        traceparent: bool,
-    ) {
-        let ignored = match (correlation, traceparent) {
-            (true, true) => "correlation id and traceparent headers",
-            (false, true) => "traceparent header",
-            _ => "correlation id header",
-        };
+    fn names(sent: Sent) -> String {
+        let names: Vec<&str> = [
+            (sent.correlation, "correlation id"),
+            (sent.baggage, "baggage"),
+            (sent.traceparent, "traceparent"),
+        ]
+        .into_iter()
+        .filter_map(|(was_sent, name)| was_sent.then_some(name))
+        .collect();
+        match names.as_slice() {
+            [] => "headers".to_owned(),
+            [one] => format!("{one} header"),
+            [init @ .., last] => format!("{} and {last} headers", init.join(", ")),
+        }
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn untrusted(id: &CorrelationId, peer: Option<IpAddr>, sent: Sent) {
+        let ignored = names(sent);
         in_context(id, || {
             ::tracing::debug!(
                 peer = ?peer,
@@ -436,6 +540,24 @@ mod report {
     }
 
     #[cfg(feature = "tracing")]
+    pub(super) fn rejected_baggage(id: &CorrelationId, reason: &InvalidBaggageId, outcome: &str) {
+        in_context(id, || {
+            ::tracing::debug!(
+                header = "baggage",
+                reason = %reason,
+                "rejected the correlation id in the incoming baggage; {outcome}"
+            );
+        });
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn malformed_baggage(id: &CorrelationId, reason: &InvalidBaggage) {
+        in_context(id, || {
+            ::tracing::debug!(reason = %reason, "ignored the incoming baggage");
+        });
+    }
+
+    #[cfg(feature = "tracing")]
     pub(super) fn invalid_traceparent(id: &CorrelationId, reason: &TraceRejection) {
         in_context(id, || {
             ::tracing::debug!(reason = %reason, "ignored the incoming traceparent");
@@ -443,7 +565,13 @@ mod report {
     }
 
     #[cfg(not(feature = "tracing"))]
-    pub(super) fn untrusted(_: &CorrelationId, _: Option<IpAddr>, _: bool, _: bool) {}
+    pub(super) fn untrusted(_: &CorrelationId, _: Option<IpAddr>, _: Sent) {}
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn rejected_baggage(_: &CorrelationId, _: &InvalidBaggageId, _: &str) {}
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn malformed_baggage(_: &CorrelationId, _: &InvalidBaggage) {}
 
     #[cfg(not(feature = "tracing"))]
     pub(super) fn rejected(_: &CorrelationId, _: &HeaderName, _: &Rejection, _: &str) {}

@@ -33,6 +33,11 @@ pub(crate) trait RequestView {
     /// What the request holds under `traceparent`.
     fn traceparent(&self) -> Option<Found<'_, Self::Value>>;
 
+    /// The bytes of every `baggage` line, in the order they came (several
+    /// lines are one list, W3C Baggage). Only asked when reading baggage is
+    /// on.
+    fn baggage(&self) -> impl Iterator<Item = &[u8]>;
+
     /// The peer's address, `None` when unknown (and so never trusted). Only
     /// asked when a header would be believed from a trusted peer.
     fn peer(&self) -> Option<IpAddr>;

@@ -10,6 +10,7 @@ use tower_service::Service;
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
 use super::peer::{ExtensionPeer, PeerAddr};
+use crate::baggage::BAGGAGE;
 use crate::future::Correlated;
 use crate::http::{Found, find_one};
 use crate::inbound::{Config, Decision, InSpan, RequestView, request_context, request_span};
@@ -34,6 +35,10 @@ const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 ///    [`correlated::current()`](crate::current) after every `.await`, and
 ///    `#[correlated]` functions inherit it;
 /// 4. echoes it in the response's header, replacing any value there.
+///
+/// With [`baggage`](crate::inbound::CorrelationBuilder::baggage) on, a trusted
+/// peer's W3C `baggage` member `correlation_id` is the ID when no correlation
+/// header was accepted, checked by the same rules as the header.
 ///
 /// With [`trace_context`](crate::inbound::CorrelationBuilder::trace_context) on, a
 /// trusted peer's valid W3C `traceparent` also counts: its trace-id is the ID
@@ -221,7 +226,7 @@ where
         let (decision, trace_parent) = config.decide(&view);
         let (id, incoming) = match decision {
             Decision::Accepted(id, value) => (id, Some(value)),
-            Decision::Traced(id) | Decision::Generated(id) => (id, None),
+            Decision::Baggage(id) | Decision::Traced(id) | Decision::Generated(id) => (id, None),
             // The inner service is not called: a `400` answers for it.
             Decision::Rejected(id) => return ResponseFuture::rejected(echo(&id, None)),
         };
@@ -266,6 +271,14 @@ impl<B, P: PeerAddr<B>> RequestView for View<'_, B, P> {
 
     fn traceparent(&self) -> Option<Found<'_>> {
         find_one(self.request.headers(), &TRACEPARENT)
+    }
+
+    fn baggage(&self) -> impl Iterator<Item = &[u8]> {
+        self.request
+            .headers()
+            .get_all(BAGGAGE)
+            .iter()
+            .map(HeaderValue::as_bytes)
     }
 
     fn peer(&self) -> Option<std::net::IpAddr> {

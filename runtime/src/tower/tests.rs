@@ -692,6 +692,183 @@ fn a_request_without_a_traceparent_does_not_inherit_the_callers_trace_id() {
     assert_eq!(seen.unwrap().trace_id, None);
 }
 
+// --- The `baggage` member ------------------------------------------------
+
+fn with_baggage(mut request: Request<()>, value: &[u8]) -> Request<()> {
+    let value = HeaderValue::from_bytes(value).unwrap();
+    request.headers_mut().append("baggage", value);
+    request
+}
+
+fn reading_baggage(sources: &[&str]) -> crate::inbound::CorrelationBuilder<CorrelationLayer> {
+    CorrelationLayer::builder()
+        .trust_many(sources)
+        .unwrap()
+        .baggage(true)
+}
+
+#[test]
+fn baggage_gives_the_id_when_no_correlation_header_is_sent() {
+    let _serial = crate::tracing_test_lock();
+    let layer = reading_baggage(&["127.0.0.1"]).build();
+    let request = with_baggage(
+        request(None, Some("127.0.0.1")),
+        b"userId=alice, correlation_id = req%2D7;p",
+    );
+    let (response, seen) = send(&layer, request);
+    let seen = seen.unwrap();
+    assert_eq!(echoed(&response), "req-7");
+    assert_eq!(seen.current.unwrap(), "req-7");
+    assert_eq!(seen.extension.unwrap(), "req-7");
+}
+
+#[test]
+fn baggage_is_read_only_when_turned_on() {
+    let _serial = crate::tracing_test_lock();
+    let layer = trusting(&["127.0.0.1"]);
+    let request = with_baggage(request(None, Some("127.0.0.1")), b"correlation_id=req-7");
+    let (response, _) = send(&layer, request);
+    assert_v7(echoed(&response));
+}
+
+#[test]
+fn the_order_is_header_then_baggage_then_traceparent() {
+    let _serial = crate::tracing_test_lock();
+    let layer = reading_baggage(&["127.0.0.1"]).trace_context(true).build();
+    let all = with_traceparent(
+        with_baggage(
+            request(Some(VALID.as_bytes()), Some("127.0.0.1")),
+            b"correlation_id=from-baggage",
+        ),
+        TRACEPARENT.as_bytes(),
+    );
+    assert_eq!(echoed(&send(&layer, all).0), VALID);
+    let no_header = with_traceparent(
+        with_baggage(
+            request(None, Some("127.0.0.1")),
+            b"correlation_id=from-baggage",
+        ),
+        TRACEPARENT.as_bytes(),
+    );
+    let (response, seen) = send(&layer, no_header);
+    assert_eq!(echoed(&response), "from-baggage");
+    // The `traceparent` is still recorded, as beside an accepted header.
+    assert_eq!(seen.unwrap().trace_id.as_deref(), Some(TRACE));
+    // An invalid header under `Regenerate` falls back to the baggage.
+    let invalid_header = with_baggage(
+        request(Some(b"bad value"), Some("127.0.0.1")),
+        b"correlation_id=from-baggage",
+    );
+    assert_eq!(echoed(&send(&layer, invalid_header).0), "from-baggage");
+    // No `correlation_id` member: on to the `traceparent`.
+    let other_members = with_traceparent(
+        with_baggage(request(None, Some("127.0.0.1")), b"userId=alice"),
+        TRACEPARENT.as_bytes(),
+    );
+    assert_eq!(echoed(&send(&layer, other_members).0), TRACE);
+}
+
+#[test]
+fn an_untrusted_peers_baggage_is_ignored() {
+    let _serial = crate::tracing_test_lock();
+    let layer = reading_baggage(&["127.0.0.1"]).build();
+    for peer in [Some("192.0.2.1"), None] {
+        let request = with_baggage(request(None, peer), b"correlation_id=chosen-by-client");
+        let (response, seen) = send(&layer, request);
+        assert_v7(echoed(&response));
+        assert_ne!(seen.unwrap().current.unwrap(), "chosen-by-client");
+    }
+}
+
+#[test]
+fn an_invalid_baggage_id_is_rejected_like_an_invalid_header() {
+    let _serial = crate::tracing_test_lock();
+    let long = format!("correlation_id={}", "x".repeat(600));
+    let invalid: [&[u8]; 5] = [
+        b"correlation_id=a%0Db",
+        long.as_bytes(),
+        b"correlation_id=caf%C3%A9",
+        b"correlation_id=",
+        b"correlation_id=a,correlation_id=a",
+    ];
+    let layer = reading_baggage(&["127.0.0.1"]).trace_context(true).build();
+    let strict = reading_baggage(&["127.0.0.1"])
+        .on_invalid(OnInvalid::Reject)
+        .build();
+    for value in invalid {
+        let shown = String::from_utf8_lossy(value);
+        // `Regenerate`: the next source, here the `traceparent`.
+        let traced = with_traceparent(
+            with_baggage(request(None, Some("127.0.0.1")), value),
+            TRACEPARENT.as_bytes(),
+        );
+        assert_eq!(echoed(&send(&layer, traced).0), TRACE, "{shown}");
+        // `Reject`: 400, under a new ID, and the handler is not called.
+        let rejected = with_baggage(request(None, Some("127.0.0.1")), value);
+        let (response, seen) = send(&strict, rejected);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{shown}");
+        assert_v7(echoed(&response));
+        assert!(seen.is_none(), "{shown}");
+    }
+}
+
+#[test]
+fn the_validator_and_uuid_only_apply_to_the_baggage_id() {
+    let _serial = crate::tracing_test_lock();
+    let layer = reading_baggage(&["127.0.0.1"])
+        .validator(|id| id.starts_with("req-"))
+        .build();
+    let ok = with_baggage(request(None, Some("127.0.0.1")), b"correlation_id=req-1");
+    assert_eq!(echoed(&send(&layer, ok).0), "req-1");
+    let refused = with_baggage(request(None, Some("127.0.0.1")), b"correlation_id=other-1");
+    assert_v7(echoed(&send(&layer, refused).0));
+
+    let layer = reading_baggage(&["127.0.0.1"]).uuid_only().build();
+    let upper = b"correlation_id=0190B5D2-7E3F-7C4B-9A1D-2F3E4D5C6B7A";
+    let normalised = with_baggage(request(None, Some("127.0.0.1")), upper);
+    assert_eq!(
+        echoed(&send(&layer, normalised).0),
+        "0190b5d2-7e3f-7c4b-9a1d-2f3e4d5c6b7a"
+    );
+}
+
+#[test]
+fn a_malformed_or_oversize_baggage_is_ignored_whole_and_never_rejected() {
+    let _serial = crate::tracing_test_lock();
+    let members: Vec<String> = (0..70).map(|i| format!("k{i}=v")).collect();
+    let too_many = format!("correlation_id=req-1,{}", members.join(","));
+    let too_long = format!("correlation_id=req-1,pad={}", "v".repeat(8200));
+    let malformed: [&[u8]; 4] = [
+        b"correlation_id=req-1,,a=1",
+        b"correlation_id=req-1,a=two words",
+        too_many.as_bytes(),
+        too_long.as_bytes(),
+    ];
+    let strict = reading_baggage(&["127.0.0.1"])
+        .on_invalid(OnInvalid::Reject)
+        .build();
+    for value in malformed {
+        let ignored = with_baggage(request(None, Some("127.0.0.1")), value);
+        let (response, seen) = send(&strict, ignored);
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_v7(echoed(&response));
+        assert!(seen.is_some());
+    }
+    // Several lines are one list: a bad second line spoils the first.
+    let mut split = with_baggage(request(None, Some("127.0.0.1")), b"correlation_id=req-1");
+    split = with_baggage(split, b"b");
+    assert_v7(echoed(&send(&strict, split).0));
+}
+
+#[test]
+fn baggage_lines_are_read_as_one_list() {
+    let _serial = crate::tracing_test_lock();
+    let layer = reading_baggage(&["127.0.0.1"]).build();
+    let first = with_baggage(request(None, Some("127.0.0.1")), b"userId=alice");
+    let both = with_baggage(first, b"correlation_id=req-9");
+    assert_eq!(echoed(&send(&layer, both).0), "req-9");
+}
+
 #[cfg(feature = "tracing")]
 mod logging {
     use std::fmt::Write as _;
@@ -815,6 +992,100 @@ mod logging {
             "{}",
             lines[0]
         );
+    }
+
+    #[test]
+    fn a_rejected_baggage_id_is_logged_at_debug_without_the_value() {
+        let _serial = crate::tracing_test_lock();
+        let layer = reading_baggage(&["127.0.0.1"]).build();
+        let request = with_baggage(
+            request(None, Some("127.0.0.1")),
+            b"userId=alice,correlation_id=secret%0Dvalue",
+        );
+        let (lines, id) = logged(&layer, request);
+        assert_v7(&id);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert!(line.starts_with(&Level::DEBUG.to_string()), "{line}");
+        assert!(
+            line.contains("rejected the correlation id in the incoming baggage; using a new id"),
+            "{line}"
+        );
+        assert!(line.contains("byte 6 is not visible ASCII"), "{line}");
+        assert!(line.ends_with(&format!("| {id}")), "{line}");
+        assert!(
+            !line.contains("secret") && !line.contains("alice"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_baggage_is_logged_at_debug_without_its_content() {
+        let _serial = crate::tracing_test_lock();
+        let layer = reading_baggage(&["127.0.0.1"]).build();
+        let request = with_baggage(
+            request(None, Some("127.0.0.1")),
+            b"correlation_id=secret-id,,token=secret",
+        );
+        let (lines, id) = logged(&layer, request);
+        assert_v7(&id);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert!(line.starts_with(&Level::DEBUG.to_string()), "{line}");
+        assert!(line.contains("ignored the incoming baggage"), "{line}");
+        assert!(line.contains("member 1 is empty"), "{line}");
+        assert!(!line.contains("secret"), "{line}");
+    }
+
+    #[test]
+    fn an_untrusted_baggage_is_logged_without_the_value() {
+        let _serial = crate::tracing_test_lock();
+        let layer = reading_baggage(&["127.0.0.1"]).trace_context(true).build();
+        let request = with_traceparent(
+            with_baggage(
+                request(Some(b"secret-1"), Some("192.0.2.1")),
+                b"correlation_id=secret-2",
+            ),
+            TRACEPARENT.as_bytes(),
+        );
+        let (lines, _) = logged(&layer, request);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert!(
+            line.contains("correlation id, baggage and traceparent headers"),
+            "{line}"
+        );
+        assert!(line.contains("not trusted"), "{line}");
+        assert!(!line.contains("secret"), "{line}");
+    }
+
+    #[test]
+    fn an_invalid_header_replaced_by_the_baggage_id_says_so() {
+        let _serial = crate::tracing_test_lock();
+        let layer = reading_baggage(&["127.0.0.1"]).build();
+        let request = with_baggage(
+            request(Some(b"bad value"), Some("127.0.0.1")),
+            b"correlation_id=req-5",
+        );
+        let (lines, id) = logged(&layer, request);
+        assert_eq!(id, "req-5");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("using the baggage's correlation_id"),
+            "{}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn a_valid_or_idless_baggage_logs_nothing() {
+        let _serial = crate::tracing_test_lock();
+        let layer = reading_baggage(&["127.0.0.1"]).build();
+        for value in [&b"correlation_id=req-1"[..], b"userId=alice", b""] {
+            let sent = with_baggage(request(None, Some("127.0.0.1")), value);
+            let (lines, _) = logged(&layer, sent);
+            assert!(lines.is_empty(), "{lines:?}");
+        }
     }
 
     #[test]
