@@ -79,6 +79,8 @@ pub struct RequestSpan {
 /// each level, made on first use.
 struct Slots {
     fields: SlotFields,
+    // Read only where requests are (`http`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     callsites: [OnceLock<&'static DynamicCallsite>; 5],
 }
 
