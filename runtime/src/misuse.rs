@@ -49,7 +49,9 @@ pub(crate) fn reports() -> usize {
     REPORTS.load(Ordering::Relaxed)
 }
 
-fn report(message: std::fmt::Arguments<'_>) {
+/// Counts a misuse and, in debug builds, says so on stderr; integrations
+/// report their own with it.
+pub(crate) fn report(message: std::fmt::Arguments<'_>) {
     REPORTS.fetch_add(1, Ordering::Relaxed);
     if cfg!(debug_assertions) {
         // Not `eprintln!`, which panics when stderr is a closed pipe: reports

@@ -137,6 +137,9 @@
 //! while they handle an event: events are always handled on the thread that
 //! emits them, in its context.
 
+// Without `http` no request span is made, so no callsite either.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+mod callsite;
 mod span;
 
 #[cfg(feature = "http")]

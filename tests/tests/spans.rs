@@ -384,6 +384,37 @@ mod request_span {
         assert_one_request_span(&recorder.events(), &id, Level::DEBUG);
     }
 
+    /// Sets `USER_ID` for the rest of the request (a bare set, in the
+    /// request's frame), then streams as `orders` does.
+    async fn orders_for_bob() -> Body {
+        let _persists = USER_ID.set("bob".to_owned());
+        orders().await
+    }
+
+    #[test]
+    fn a_chosen_slot_is_a_field_recorded_when_the_handler_is_done() {
+        let _serial = serial();
+        let recorder = Recorder::default();
+        let id = run(&recorder.dispatch(), async {
+            let layer = CorrelationLayer::builder()
+                .request_span(RequestSpan::new().slot(&USER_ID))
+                .build();
+            let app = axum::Router::new().route("/orders", get(orders_for_bob));
+            send(app.layer(layer)).await
+        });
+        let events = recorder.events();
+        assert_one_request_span(&events, &id, Level::DEBUG);
+        for event in events.iter().filter(|event| !event.message.is_empty()) {
+            let user = event.spans[0].fields.get("user_id").map(String::as_str);
+            match event.message.as_str() {
+                // Set by the handler after the span was made.
+                "handler" => assert_eq!(user, None, "{event:#?}"),
+                // Recorded when the handler's future completed.
+                _ => assert_eq!(user, Some("bob"), "{event:#?}"),
+            }
+        }
+    }
+
     #[test]
     fn no_span_unless_asked() {
         let _serial = serial();

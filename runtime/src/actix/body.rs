@@ -11,11 +11,13 @@ use pin_project_lite::pin_project;
 
 use crate::current::FrameCell;
 use crate::future::Correlated;
+use crate::inbound::{InSpan, MaybeSpan};
 
 pin_project! {
     /// The response body of [`CorrelationMiddleware`](super::CorrelationMiddleware):
     /// the inner service's body, with the request's context current for every
-    /// [`poll_next`](MessageBody::poll_next) and while it is dropped.
+    /// [`poll_next`](MessageBody::poll_next) and while it is dropped, and the
+    /// request span entered inside it when the middleware makes one.
     ///
     /// The context is the one the handler ran in, with whatever it set: a
     /// streamed body or server-sent events log under the request's ID until
@@ -54,15 +56,15 @@ pin_project! {
     pub struct ResponseBody<B> {
         // `None`: the empty body of a refused request.
         #[pin]
-        inner: Option<Correlated<B>>,
+        inner: Option<Correlated<InSpan<B>>>,
     }
 }
 
 impl<B> ResponseBody<B> {
-    /// `inner` in the frame the request's handler ran in.
-    pub(crate) fn new(frame: FrameCell, inner: B) -> Self {
+    /// `inner` in the frame the request's handler ran in, and its span.
+    pub(crate) fn new(frame: FrameCell, span: MaybeSpan, inner: B) -> Self {
         Self {
-            inner: Some(Correlated::in_frame_of(frame, inner)),
+            inner: Some(Correlated::in_frame_of(frame, InSpan::new(inner, span))),
         }
     }
 
@@ -90,7 +92,10 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn get_ref(&self) -> Option<&B> {
-        self.inner.as_ref().and_then(Correlated::get_ref)
+        self.inner
+            .as_ref()
+            .and_then(Correlated::get_ref)
+            .and_then(InSpan::get_ref)
     }
 
     /// The inner body, mutably; `None` for the empty body of a refused
@@ -114,7 +119,10 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn get_mut(&mut self) -> Option<&mut B> {
-        self.inner.as_mut().and_then(Correlated::get_mut)
+        self.inner
+            .as_mut()
+            .and_then(Correlated::get_mut)
+            .and_then(InSpan::get_mut)
     }
 
     /// Unwraps the inner body, which no longer runs in the request's
@@ -138,7 +146,9 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn into_inner(self) -> Option<B> {
-        self.inner.and_then(Correlated::into_inner)
+        self.inner
+            .and_then(Correlated::into_inner)
+            .and_then(InSpan::into_inner)
     }
 }
 
@@ -155,7 +165,8 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         match self.project().inner.as_pin_mut() {
             Some(inner) => inner
-                .in_context(|body| body.poll_next(cx))
+                .in_context(|body| body.in_span(|body| body.poll_next(cx)))
+                .flatten()
                 .unwrap_or(Poll::Ready(None)),
             None => Poll::Ready(None),
         }

@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use super::body::ResponseBody;
 use super::error::EchoedError;
 use crate::future::Correlated;
+use crate::inbound::{InSpan, MaybeSpan};
 
 pin_project! {
     /// The response future of
@@ -19,7 +20,8 @@ pin_project! {
     /// service's future running in the request's context (extractors and
     /// handler included), followed by the echo of the ID in the response
     /// header. The response's body carries on in the same context
-    /// ([`ResponseBody`]).
+    /// ([`ResponseBody`]), and in the same request span when the middleware
+    /// makes one.
     ///
     /// # Examples
     ///
@@ -44,6 +46,8 @@ pin_project! {
         #[pin]
         state: State<F, B>,
         echo: Option<(HeaderName, HeaderValue)>,
+        // The request span, for the body; the future holds its own handle.
+        span: MaybeSpan,
     }
 }
 
@@ -52,7 +56,7 @@ pin_project! {
     enum State<F, B> {
         Called {
             #[pin]
-            future: Correlated<F>,
+            future: Correlated<InSpan<F>>,
         },
         // The `400` of a refused request, or `None` once returned.
         Rejected {
@@ -62,10 +66,15 @@ pin_project! {
 }
 
 impl<F, B> ResponseFuture<F, B> {
-    pub(crate) fn called(future: Correlated<F>, echo: Option<(HeaderName, HeaderValue)>) -> Self {
+    pub(crate) fn called(
+        future: Correlated<InSpan<F>>,
+        span: MaybeSpan,
+        echo: Option<(HeaderName, HeaderValue)>,
+    ) -> Self {
         Self {
             state: State::Called { future },
             echo,
+            span,
         }
     }
 
@@ -78,6 +87,7 @@ impl<F, B> ResponseFuture<F, B> {
                 response: Some(response),
             },
             echo,
+            span: Default::default(),
         }
     }
 }
@@ -93,10 +103,11 @@ where
         let mut response = match this.state.project() {
             StateProj::Called { mut future } => match ready!(future.as_mut().poll(cx)) {
                 // The body streams in the frame the handler ran in, with
-                // what it set there.
+                // what it set there, and in the request span.
                 Ok(response) => {
                     let frame = future.take_frame();
-                    response.map_body(|_, body| ResponseBody::new(frame, body))
+                    let span = std::mem::take(this.span);
+                    response.map_body(|_, body| ResponseBody::new(frame, span, body))
                 }
                 // actix-web makes this error's response later, from the
                 // error alone: the echo goes with it.

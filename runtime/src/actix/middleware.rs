@@ -2,6 +2,7 @@
 
 use std::future::{Ready, ready};
 use std::net::IpAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -14,7 +15,9 @@ use super::future::ResponseFuture;
 use crate::future::Correlated;
 use crate::http::{Found, found};
 use crate::id::CorrelationId;
-use crate::inbound::{Config, Decision, HeaderBytes, RequestView, request_context};
+use crate::inbound::{
+    Config, Decision, HeaderBytes, InSpan, RequestView, request_context, request_span,
+};
 
 /// The `traceparent` header, as actix-web names headers.
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -204,10 +207,11 @@ where
             }
         };
         if config.set_request_header {
-            let value = HeaderValue::from_id(&id);
-            request.headers_mut().insert(names[0].clone(), value);
+            set_request_header(&mut request, &names[0], &id);
         }
         let echo = echo(&id, incoming);
+        // Made before anything enters it, as continuing a trace requires.
+        let span = request_span(config, &id, trace_parent.as_ref(), &request);
         request.extensions_mut().insert(id.clone());
         // The trace-context bridge records the `traceparent` beside the ID;
         // the header itself stays as it came.
@@ -216,10 +220,43 @@ where
             request.extensions_mut().insert(parent);
         }
         // Routing, guards and the middleware inside this one run in `call`:
-        // in the request's context too, in the frame the future then keeps.
+        // in the request's context too, in the frame the future then keeps,
+        // and in the request span.
         let inner = &self.inner;
-        let future = Correlated::make_in(context.into_values(), || inner.call(request));
-        ResponseFuture::called(future, echo)
+        let body_span = span.clone();
+        let future = Correlated::make_in(context.into_values(), || {
+            InSpan::make_in(span, || inner.call(request))
+        });
+        ResponseFuture::called(future, body_span, echo)
+    }
+}
+
+/// Writes the ID into the request's `name` header, unless the request is
+/// shared.
+///
+/// actix-web lends a request's head mutably only while no one else holds the
+/// `HttpRequest` (it panics otherwise): an outer middleware that keeps a
+/// clone across the inner call (`req.request().clone()`, or
+/// `req.extract::<HttpRequest>()`) makes the write impossible. Then the
+/// header stays as it came, the request runs as usual with its ID in the
+/// context and the extensions, and debug builds report it. actix-web offers
+/// no way to ask first, so its panic is caught: it happens before anything
+/// is written (the check is the first step of `headers_mut`), so nothing is
+/// left half-done. The panic hook still runs, and under `panic = "abort"`
+/// the process aborts, as it would without this.
+fn set_request_header(request: &mut ServiceRequest, name: &HeaderName, id: &CorrelationId) {
+    let value = HeaderValue::from_id(id);
+    let write = AssertUnwindSafe(|| {
+        request.headers_mut().insert(name.clone(), value);
+    });
+    if catch_unwind(write).is_err() {
+        crate::misuse::report(format_args!(
+            "`set_request_header` could not write `{name}`: a middleware outside \
+             `Correlation` holds a clone of the `HttpRequest`, so actix-web cannot lend its \
+             headers mutably. The request runs with its ID in the context and the \
+             extensions, and the header as it came. Fix: drop the clone before calling the \
+             inner service, or wrap `Correlation` outside that middleware."
+        ));
     }
 }
 
@@ -263,5 +300,22 @@ impl HeaderBytes for HeaderValue {
         // Every byte of an ID is visible ASCII, which `from_str` accepts; the
         // fallback only exists so that this can never panic.
         HeaderValue::from_str(id.as_str()).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    }
+}
+
+/// What the request span shows of an actix-web request: the same fields,
+/// written the same way, as tower-http's span of an `http` 1 request.
+#[cfg(feature = "tracing")]
+impl crate::tracing::RequestLine for ServiceRequest {
+    fn method(&self) -> impl std::fmt::Display {
+        ServiceRequest::method(self)
+    }
+
+    fn uri(&self) -> impl std::fmt::Display {
+        ServiceRequest::uri(self)
+    }
+
+    fn version(&self) -> impl std::fmt::Debug {
+        ServiceRequest::version(self)
     }
 }

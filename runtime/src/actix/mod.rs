@@ -77,6 +77,18 @@
 //!   `correlation_id`, and a custom `RootSpanBuilder` can record
 //!   `correlated::current()` as a span field.
 //!
+//! The builder's
+#![cfg_attr(
+    feature = "tracing",
+    doc = "[`request_span`](CorrelationBuilder::request_span)"
+)]
+#![cfg_attr(not(feature = "tracing"), doc = "`request_span`")]
+//! option (feature `tracing`) makes a span of its own, named `request`, with
+//! `correlation_id` as a field, entered inside the request's context for
+//! `call`, every poll of the handler's future and of the response body.
+//! `TracingLogger` also makes one (`HTTP request`): use one of the two, or
+//! know that with both, in the order above, `request` is the outer span.
+//!
 //! The other order works for `Logger` too, differently: wrapped outside
 //! `Correlation`, it sees the echoed response header, `%{x-correlation-id}o`
 //! (never log `%{x-correlation-id}i`, the raw request header: it is whatever

@@ -379,6 +379,14 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// the header rather than the context sees the same ID. Fallback headers
     /// are left as they came.
     ///
+    /// With actix-web the write needs the request's headers mutably, which
+    /// actix-web lends only while no one else holds the `HttpRequest`. Under
+    /// a middleware outside `Correlation` that keeps a clone of it across
+    /// the inner call, the header is left as it came (the request still runs
+    /// with its ID in the context and the extensions) and debug builds
+    /// report it on stderr; the panic actix-web raises there is caught
+    /// before anything is written, though the panic hook still prints it.
+    ///
     /// # Examples
     ///
     /// ```
@@ -535,7 +543,11 @@ impl<T: Integration> CorrelationBuilder<T> {
     /// tower-http's fields and `correlation_id`), entered for every poll of
     /// the handler's future and of the response body, so that every layer of
     /// the subscriber (tracing-opentelemetry included) sees the ID in the
-    /// span context. Off by default.
+    /// span context. Off by default. The tower layer and the actix-web
+    /// middleware make the same span; user slots chosen with
+    /// [`RequestSpan::slot`](crate::tracing::RequestSpan::slot) are fields
+    /// too, recorded when the span is made and when the handler's future
+    /// completes.
     ///
     /// With tower-http's `TraceLayer` in the same service, leave this off and
     /// give `TraceLayer` the same span instead, with
@@ -556,6 +568,23 @@ impl<T: Integration> CorrelationBuilder<T> {
     ///     .request_span(RequestSpan::new().level(tracing::Level::INFO))
     ///     .build();
     /// # drop(layer);
+    /// # }
+    /// ```
+    ///
+    /// On actix-web, with a user slot as a field:
+    ///
+    /// ```
+    /// # #[cfg(feature = "actix-web")]
+    /// # {
+    /// use correlated::actix::Correlation;
+    /// use correlated::tracing::RequestSpan;
+    ///
+    /// correlated::slot! { pub static TENANT: String; }
+    ///
+    /// let correlation = Correlation::builder()
+    ///     .request_span(RequestSpan::new().slot(&TENANT))
+    ///     .build();
+    /// # drop(correlation);
     /// # }
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]

@@ -20,7 +20,26 @@ use crate::id::CorrelationId;
 
 /// The span of one request, if one was asked for.
 #[cfg(feature = "tracing")]
-pub(crate) type MaybeSpan = Option<::tracing::Span>;
+pub(crate) type MaybeSpan = Option<Spanned>;
+
+/// A request span, and how it was made: which slots it records.
+#[cfg(feature = "tracing")]
+#[derive(Clone, Debug)]
+pub(crate) struct Spanned {
+    span: ::tracing::Span,
+    spans: crate::tracing::RequestSpan,
+}
+
+/// Records the span's slots from the current context, if there is a span.
+#[inline]
+fn record_slots(span: &MaybeSpan) {
+    #[cfg(feature = "tracing")]
+    if let Some(spanned) = span {
+        spanned.spans.record_slots(&spanned.span);
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = span;
+}
 
 /// Without the `tracing` feature there is no span to carry.
 #[cfg(not(feature = "tracing"))]
@@ -52,7 +71,7 @@ pin_project! {
 #[inline]
 fn in_span<R>(span: &MaybeSpan, f: impl FnOnce() -> R) -> R {
     #[cfg(feature = "tracing")]
-    let _entered = span.as_ref().map(::tracing::Span::enter);
+    let _entered = span.as_ref().map(|spanned| spanned.span.enter());
     #[cfg(not(feature = "tracing"))]
     let _ = span;
     f()
@@ -68,8 +87,10 @@ impl<T> InSpan<T> {
 
     /// Makes the inner value with `make`, with the span already entered (a
     /// service's `call` often makes spans of its own, which then nest in
-    /// this one).
+    /// this one). Called in the request's context, whose slots the span
+    /// records first.
     pub(crate) fn make_in(span: MaybeSpan, make: impl FnOnce() -> T) -> Self {
+        record_slots(&span);
         let inner = in_span(&span, make);
         Self::new(inner, span)
     }
@@ -111,6 +132,9 @@ impl<F: Future> Future for InSpan<F> {
             };
             let output = future.poll(cx);
             if output.is_ready() {
+                // The handler is done: the context holds what it and the
+                // middleware inside set, for the span's slots.
+                record_slots(this.span);
                 // Dropped now, inside the span, so that `Drop` has nothing
                 // left to do.
                 inner.set(None);
@@ -131,7 +155,7 @@ pub(crate) fn request_span(
     parent: Option<&TraceParent>,
     request: &impl crate::tracing::RequestLine,
 ) -> MaybeSpan {
-    let spans = config.request_span?;
+    let spans = config.request_span.as_ref()?;
     let span = spans.make_with(Some(id), request);
     #[cfg(feature = "opentelemetry")]
     if let Some(parent) = parent {
@@ -139,7 +163,10 @@ pub(crate) fn request_span(
     }
     #[cfg(not(feature = "opentelemetry"))]
     let _ = parent;
-    Some(span)
+    Some(Spanned {
+        span,
+        spans: spans.clone(),
+    })
 }
 
 /// Without the `tracing` feature no request has a span.

@@ -5,19 +5,26 @@
 
 // Making the span needs a request: the `http` feature, which every server
 // integration has.
-#[cfg(feature = "http")]
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use ::tracing::Level;
 #[cfg(feature = "http")]
 use ::tracing::Span;
 
+use super::callsite::DynamicCallsite;
+use crate::fields::SlotFields;
 #[cfg(feature = "http")]
 use crate::id::CorrelationId;
+use crate::slot::Slot;
 
 /// The span's name, as tower-http's `DefaultMakeSpan` names its own.
 #[cfg(feature = "http")]
 const NAME: &str = "request";
+
+/// The span's target.
+#[cfg(feature = "http")]
+const TARGET: &str = "correlated::tracing";
 
 /// How the request span is made: the span tower-http's `TraceLayer` makes by
 /// default (`DefaultMakeSpan`: name `request`, level `DEBUG`, fields
@@ -44,6 +51,8 @@ const NAME: &str = "request";
 ///   *after* `CorrelationLayer` in a `ServiceBuilder` (inside it), so the ID
 ///   is decided before the span is made.
 ///
+/// User slots chosen with [`slot`](Self::slot) are fields too.
+///
 /// The span's target is `correlated::tracing`. With the `opentelemetry`
 /// feature and the layer's trace-context bridge on, a span made for a
 /// request whose `traceparent` the layer accepted continues that trace: its
@@ -58,10 +67,53 @@ const NAME: &str = "request";
 /// let spans = RequestSpan::new().level(Level::INFO);
 /// # drop(spans);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestSpan {
     level: Level,
+    // `None` without slots: the span is `span!`'s, with a callsite of its
+    // own. Shared by clones, with the callsites made for it.
+    slots: Option<Arc<Slots>>,
 }
+
+/// The user slots of a [`RequestSpan`], and the callsite of its spans at
+/// each level, made on first use.
+struct Slots {
+    fields: SlotFields,
+    // Read only where requests are (`http`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    callsites: [OnceLock<&'static DynamicCallsite>; 5],
+}
+
+impl Slots {
+    fn new(fields: SlotFields) -> Self {
+        Self {
+            fields,
+            callsites: Default::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Slots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fields.fmt(f)
+    }
+}
+
+// Two `RequestSpan`s that make the same spans are equal.
+impl PartialEq for Slots {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields
+            .iter()
+            .map(|field| field.name())
+            .eq(other.fields.iter().map(|field| field.name()))
+    }
+}
+
+impl Eq for Slots {}
+
+/// The fields every request span has, in order, before the slots'.
+#[cfg(feature = "http")]
+const FIELDS: [&str; 4] = ["method", "uri", "version", crate::fields::CORRELATION_ID];
 
 impl RequestSpan {
     /// Spans at level `DEBUG`, tower-http's default.
@@ -75,6 +127,7 @@ impl RequestSpan {
     pub const fn new() -> Self {
         Self {
             level: Level::DEBUG,
+            slots: None,
         }
     }
 
@@ -94,6 +147,109 @@ impl RequestSpan {
     pub const fn level(mut self, level: Level) -> Self {
         self.level = level;
         self
+    }
+
+    /// Adds the value of `slot` as a span field, under the slot's declared
+    /// name in lower case (`TENANT` → `tenant`), written with its `Display`
+    /// impl as the formatter writes it.
+    ///
+    /// The span is made before the handler runs, so the field is recorded
+    /// twice: when the span is made, from the request's context (a value the
+    /// caller's context or a middleware outside this one set), and again when
+    /// the handler's future completes, from the context it ran in (a value
+    /// an inner middleware or the handler set with a bare `set`, which lasts
+    /// until the request ends). A slot unset both times leaves the field
+    /// empty. Events in between see the first value only; code that sets a
+    /// slot can record it at once with
+    /// `tracing::Span::current().record("tenant", ..)`.
+    /// [`make`](Self::make), inside tower-http's `TraceLayer`, records the
+    /// first value only: the completion is `TraceLayer`'s.
+    ///
+    /// # Panics
+    ///
+    /// If the field's name is taken (`method`, `uri`, `version`,
+    /// `correlation_id`, or another slot's), or is not 1 to 64 ASCII
+    /// letters, digits, `_`, `.` or `-`: set-up mistakes, found when the
+    /// service is built. Use [`slot_named`](Self::slot_named) to pick
+    /// another name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::tracing::RequestSpan;
+    ///
+    /// correlated::slot! {
+    ///     /// The customer the request acts for.
+    ///     pub static TENANT: String;
+    /// }
+    ///
+    /// let spans = RequestSpan::new().slot(&TENANT);
+    /// # drop(spans);
+    /// ```
+    #[must_use = "this returns a new `RequestSpan` and leaves the original unchanged"]
+    #[track_caller]
+    pub fn slot<T>(self, slot: &'static Slot<T>) -> Self
+    where
+        T: fmt::Display + Clone + Send + Sync + 'static,
+    {
+        let name = slot.name().to_ascii_lowercase();
+        self.slot_named(slot, name)
+    }
+
+    /// Adds the value of `slot` as a span field named `name`; otherwise as
+    /// [`slot`](Self::slot).
+    ///
+    /// # Panics
+    ///
+    /// As [`slot`](Self::slot), for `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use correlated::tracing::RequestSpan;
+    ///
+    /// correlated::slot! { pub static TENANT: String; }
+    ///
+    /// let spans = RequestSpan::new().slot_named(&TENANT, "tenant.id");
+    /// # drop(spans);
+    /// ```
+    #[must_use = "this returns a new `RequestSpan` and leaves the original unchanged"]
+    #[track_caller]
+    pub fn slot_named<T>(mut self, slot: &'static Slot<T>, name: impl Into<String>) -> Self
+    where
+        T: fmt::Display + Clone + Send + Sync + 'static,
+    {
+        let name = name.into();
+        assert!(
+            !["method", "uri", "version"].contains(&name.as_str()),
+            "correlated: cannot record slot `{}` as `{name}` on the request span: that field \
+             holds the request line; pick another name with `slot_named`",
+            slot.name(),
+        );
+        let mut fields = self
+            .slots
+            .as_ref()
+            .map_or_else(SlotFields::default, |slots| slots.fields.clone());
+        fields.push_named(slot, name);
+        self.slots = Some(Arc::new(Slots::new(fields)));
+        self
+    }
+
+    /// Records the slots' values in the current context on `span`: those
+    /// that are set; an unset one keeps what it had.
+    #[cfg(feature = "http")]
+    pub(crate) fn record_slots(&self, span: &::tracing::Span) {
+        let Some(slots) = &self.slots else { return };
+        if span.is_disabled() {
+            return;
+        }
+        let mut value = String::new();
+        for field in slots.fields.iter() {
+            value.clear();
+            if field.render(&mut value) {
+                span.record(field.name(), ::tracing::field::display(&value));
+            }
+        }
     }
 
     /// The span for `request`: `correlation_id` is the [`CorrelationId`] in
@@ -142,6 +298,7 @@ impl RequestSpan {
             Some(id) => self.make_with(Some(id), request),
             None => self.make_with(crate::current().as_ref(), request),
         };
+        self.record_slots(&span);
         #[cfg(all(feature = "tower", feature = "opentelemetry"))]
         if let Some(parent) = extensions.get::<crate::tower::TraceParent>() {
             crate::opentelemetry::continue_trace(&span, parent);
@@ -151,18 +308,39 @@ impl RequestSpan {
 
     /// The span for a request with correlation ID `id`; the shared maker of
     /// every integration (tower, actix-web), which differ only in how they
-    /// hold the method, URI and version.
+    /// hold the method, URI and version. The slots' fields are declared
+    /// empty: [`record_slots`](Self::record_slots) fills them.
     #[cfg(feature = "http")]
     pub(crate) fn make_with(&self, id: Option<&CorrelationId>, request: &impl RequestLine) -> Span {
         let method = request.method();
         let uri = request.uri();
         let version = request.version();
         let id = id.map(|id| ::tracing::field::display(id.as_str()));
+        if let Some(slots) = &self.slots {
+            let callsite = self.callsite(slots);
+            if !callsite.enabled() {
+                return Span::none();
+            }
+            let metadata = callsite.static_metadata();
+            let fields = metadata.fields();
+            let field = |name| fields.field(name).expect("the callsite declares it");
+            let [method_field, uri_field, version_field, id_field] = FIELDS.map(field);
+            let method = ::tracing::field::display(&method);
+            let uri = ::tracing::field::display(&uri);
+            let version = ::tracing::field::debug(&version);
+            let values: [(&::tracing::field::Field, Option<&dyn ::tracing::Value>); 4] = [
+                (&method_field, Some(&method)),
+                (&uri_field, Some(&uri)),
+                (&version_field, Some(&version)),
+                (&id_field, id.as_ref().map(|id| id as &dyn ::tracing::Value)),
+            ];
+            return Span::new(metadata, &fields.value_set(&values));
+        }
         // `span!` needs its level as a constant (tower-http does the same).
         macro_rules! make_span {
             ($level:expr) => {
                 ::tracing::span!(
-                    target: "correlated::tracing",
+                    target: TARGET,
                     $level,
                     NAME,
                     method = %method,
@@ -179,6 +357,25 @@ impl RequestSpan {
             Level::DEBUG => make_span!(Level::DEBUG),
             Level::TRACE => make_span!(Level::TRACE),
         }
+    }
+
+    /// The callsite of this configuration's spans at its level.
+    #[cfg(feature = "http")]
+    fn callsite(&self, slots: &Slots) -> &'static DynamicCallsite {
+        let index = match self.level {
+            Level::ERROR => 0,
+            Level::WARN => 1,
+            Level::INFO => 2,
+            Level::DEBUG => 3,
+            Level::TRACE => 4,
+        };
+        slots.callsites[index].get_or_init(|| {
+            let names: Vec<&str> = FIELDS
+                .into_iter()
+                .chain(slots.fields.iter().map(|field| field.name()))
+                .collect();
+            DynamicCallsite::get(NAME, TARGET, self.level, &names)
+        })
     }
 }
 
