@@ -27,6 +27,8 @@ use correlated::tower::CorrelationLayer;
 
 #[path = "support/jobs.rs"]
 mod jobs;
+#[path = "support/json_logs.rs"]
+mod json_logs;
 
 use jobs::Order;
 
@@ -63,7 +65,7 @@ async fn order(State(app): State<App>, Path(n): Path<u64>) -> Result<String, Sta
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    jobs::init_logs();
+    json_logs::init();
     let addr = jobs::setting("--addr", "ADDR", "127.0.0.1:8080");
     let redis = jobs::setting("--redis", "REDIS_URL", "redis://127.0.0.1:6379/");
     let nats = jobs::setting("--nats", "NATS_URL", "nats://127.0.0.1:4222");

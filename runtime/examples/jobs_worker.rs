@@ -17,10 +17,12 @@ use correlated::job;
 
 #[path = "support/jobs.rs"]
 mod jobs;
+#[path = "support/json_logs.rs"]
+mod json_logs;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    jobs::init_logs();
+    json_logs::init();
     let redis = jobs::setting("--redis", "REDIS_URL", "redis://127.0.0.1:6379/");
     let nats = jobs::setting("--nats", "NATS_URL", "nats://127.0.0.1:4222");
     let policy = job::Policy::new();

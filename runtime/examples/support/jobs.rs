@@ -1,6 +1,6 @@
 //! What the jobs examples (`jobs_service.rs`, `jobs_worker.rs`) and the
 //! demo's job step (`demo.rs`) share: the job's arguments, where the queues
-//! are, how an order is enqueued, the worker that runs it, and the log setup.
+//! are, how an order is enqueued, the worker that runs it, and the log filter.
 #![allow(dead_code)] // each binary uses part of it
 
 use std::time::Duration;
@@ -114,25 +114,9 @@ fn job_time() -> Duration {
     Duration::from_millis(millis.parse().unwrap_or(10))
 }
 
-/// One JSON object per line on stdout, each with `correlation_id`,
-/// `job_id` and `parent_id` (`-` when unset).
-#[cfg(feature = "tracing-json")]
-pub(crate) fn init_logs() {
-    let layer = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .map_event_format(|format| {
-            correlated::tracing::CorrelatedFormat::json(format)
-                .with_slot(&job::JOB_ID)
-                .with_slot(&job::PARENT_ID)
-        });
-    tracing_subscriber::registry()
-        .with(layer.with_filter(filter()))
-        .init();
-}
-
-/// The same fields as text, first on each line of stdout
-/// (`correlation_id=… job_id=… parent_id=…`), as the demo shows them.
+/// Log lines on stdout that start with the job's three IDs
+/// (`correlation_id=… job_id=… parent_id=…`, `-` when unset), as the demo
+/// shows them. The jobs examples log the same as JSON (`json_logs.rs`).
 pub(crate) fn init_text_logs() {
     let layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
@@ -144,13 +128,13 @@ pub(crate) fn init_text_logs() {
                 .with_slot(&job::PARENT_ID)
         });
     tracing_subscriber::registry()
-        .with(layer.with_filter(filter()))
+        .with(layer.with_filter(log_filter()))
         .init();
 }
 
 /// INFO and above, and correlated's own debug lines (each rejected ID,
 /// without its value).
-fn filter() -> Targets {
+pub(crate) fn log_filter() -> Targets {
     Targets::new()
         .with_default(tracing::Level::INFO)
         .with_target("correlated", tracing::Level::DEBUG)
