@@ -9,7 +9,8 @@
 //!   a plain task and with `correlated::apalis::task` inside a request's
 //!   context (its metadata: correlation ID, a new job ID, the parent). Both
 //!   include the Redis round trip, as a service pays it. The bench starts
-//!   its own `redis-server` on a free loopback port (or uses `REDIS_URL`);
+//!   its own `redis-server` on a free loopback port (with
+//!   examples/support/redis.rs, as the demo does), or uses `REDIS_URL`;
 //!   without either it says so and skips this group.
 //! - `jobs_worker`: one task through a worker's service stack, in process:
 //!   a trivial task function bare, and behind `apalis::CorrelationLayer`,
@@ -24,10 +25,7 @@
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::hint::black_box;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, Instant};
 
 use apalis::prelude::{Task, TaskBuilder, TaskSink};
 use apalis_redis::{Config, RedisStorage};
@@ -36,61 +34,21 @@ use correlated::{CorrelationId, job};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower::{Layer, Service};
 
-/// A `redis-server` for the bench, killed on drop.
-struct Redis {
-    child: Option<Child>,
-    url: String,
-}
+#[path = "../examples/support/redis.rs"]
+mod redis;
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `REDIS_URL`, else a `redis-server` started on a free loopback port, else
-/// `None`.
-fn redis() -> Option<Redis> {
+/// Where the bench enqueues: `REDIS_URL`, else a `redis-server` started on a
+/// free loopback port (its guard, kept by the caller, stops it), else `None`.
+fn redis() -> Option<(String, Option<redis::Redis>)> {
     if let Ok(url) = std::env::var("REDIS_URL") {
-        return Some(Redis { child: None, url });
+        return Some((url, None));
     }
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let redis = Redis {
-        child: Some(child),
-        url: format!("redis://127.0.0.1:{port}/"),
-    };
-    let start = Instant::now();
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        if start.elapsed() > Duration::from_secs(10) {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(redis)
+    let server = redis::Redis::start(&redis::find()?).ok()?;
+    Some((server.url(), Some(server)))
 }
 
 fn enqueue(c: &mut Criterion) {
-    let Some(redis) = redis() else {
+    let Some((url, _server)) = redis() else {
         eprintln!("jobs_enqueue: no redis-server and no REDIS_URL; skipped");
         return;
     };
@@ -99,7 +57,7 @@ fn enqueue(c: &mut Criterion) {
         .build()
         .expect("a tokio runtime");
     let mut storage = runtime.block_on(async {
-        let conn = apalis_redis::connect(redis.url.as_str())
+        let conn = apalis_redis::connect(url.as_str())
             .await
             .expect("connect to Redis");
         RedisStorage::<u64>::new(conn).with_config(Config::default().queue("bench"))

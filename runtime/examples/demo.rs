@@ -4,18 +4,34 @@
 //! holds.
 //!
 //! ```sh
-//! cargo run -p correlated --example demo --features axum,tracing,tokio,reqwest-middleware
+//! cargo run -p correlated --example demo --features axum,tracing,tokio,reqwest-middleware,apalis
 //! ```
 //!
 //! The service trusts `127.0.0.1` only; the "untrusted peer" requests come
 //! from `127.0.0.2`, another loopback address.
+//!
+//! The last step sends a job through Redis to a worker in another process:
+//! it needs `redis-server` (Debian: `apt-get install redis-server`; the
+//! README's test command installs it), found on `PATH` or in `/usr/sbin`,
+//! which it starts on a free loopback port without persistence and stops
+//! when the step ends. The worker is this binary again, run as
+//! `demo --worker <redis-url>`. Without `redis-server` the step says it is
+//! skipped and the other checks still decide the result; so does
+//! `CORRELATED_DEMO_NO_REDIS=1`, to see that path on a machine that has it.
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
+use apalis_redis::RedisStorage;
+use axum::Router;
 use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, Request, StatusCode};
+use axum::routing::post;
+use correlated::job;
 use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -24,13 +40,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "support/app.rs"]
 mod app;
+#[path = "support/child.rs"]
+mod child;
+#[path = "support/jobs.rs"]
+mod jobs;
 #[path = "support/logs.rs"]
 mod logs;
+#[path = "support/redis.rs"]
+mod redis;
 
+use jobs::Order;
 use logs::Logs;
 
 const TRUSTED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 const UNTRUSTED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// How long the job step waits for the worker, from its start: a bound
+/// against hangs, not a timing claim.
+const JOB_PATIENCE: Duration = Duration::from_secs(20);
 
 /// One response, as the demo reports it.
 struct Answer {
@@ -189,8 +216,221 @@ fn heading(title: &str) {
     println!("== {title}");
 }
 
+/// The demo's `/orders/{n}` route enqueues on the Redis that the job step
+/// starts; until then (or without Redis) it answers 503.
+#[derive(Clone, Default)]
+struct Queue(Arc<OnceLock<RedisStorage<Order>>>);
+
+/// Enqueues order `n`'s apalis job, which carries the request's context,
+/// and answers the job's own ID.
+async fn order(State(queue): State<Queue>, Path(n): Path<u64>) -> Result<String, StatusCode> {
+    let storage = queue.0.get().ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    tracing::info!(n, "order received");
+    let job_id = jobs::enqueue(storage, &job::Policy::new(), n)
+        .await
+        .map_err(|error| {
+            tracing::error!(n, %error, "could not enqueue the order");
+            StatusCode::SERVICE_UNAVAILABLE
+        })?;
+    tracing::info!(n, job = %job_id, "order queued");
+    Ok(job_id)
+}
+
+/// Step 12: a request enqueues a job on a Redis of our own, a worker
+/// process runs it; its log lines must carry the request's ID, and name the
+/// request as the job's parent.
+async fn job_through_redis(demo: &mut Demo, queue: &Queue) {
+    heading("12. a job through Redis to a worker process: the worker logs under the request's ID");
+    if std::env::var_os("CORRELATED_DEMO_NO_REDIS").is_some() {
+        println!("   skipped: CORRELATED_DEMO_NO_REDIS is set");
+        return;
+    }
+    let Some(binary) = redis::find() else {
+        println!(
+            "   skipped: no redis-server on PATH or in /usr/sbin \
+             (apt-get install redis-server, or run `bash .ci/test`, which installs it)"
+        );
+        return;
+    };
+    let deadline = Instant::now() + JOB_PATIENCE;
+    // Killed when dropped: at the end of this step, or on the way out of a
+    // failed check or a panic.
+    let servers = match JobServers::start(&binary, queue, deadline).await {
+        Ok(servers) => servers,
+        Err(failed) => {
+            demo.check(false, &failed);
+            return;
+        }
+    };
+    demo.check(true, "redis-server and the worker process are up");
+
+    let answer = demo
+        .send(
+            &demo.trusted,
+            Method::POST,
+            "/orders/12",
+            &[("x-correlation-id", HeaderValue::from_static("jobs-12"))],
+        )
+        .await;
+    demo.show("jobs-12", &answer);
+    demo.check(
+        answer.status == StatusCode::OK && answer.echoed.as_deref() == Some("jobs-12"),
+        "the service queued the job (200, jobs-12 echoed)",
+    );
+    let shipped = wait_for_line(&servers.lines, deadline, |line| {
+        step_of_order_12(line) == Some("Shipping") && line.contains("job done")
+    })
+    .await;
+    let seen = servers
+        .lines
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    check_job_lines(demo, &seen, answer.body.trim(), shipped);
+    drop(servers);
+}
+
+/// Step 12's Redis and worker process, each killed when dropped (the
+/// worker first: fields drop in order).
+struct JobServers {
+    /// Held for its `Drop`.
+    _worker: child::OwnChild,
+    /// The worker's stdout lines, as they arrive.
+    lines: Arc<Mutex<Vec<String>>>,
+    /// Held for its `Drop`.
+    _redis: redis::Redis,
+}
+
+impl JobServers {
+    /// Starts `redis-server` (the `binary`), connects the service's queue
+    /// to it and starts the worker; waits for it until `deadline`. The
+    /// error is the failed check.
+    async fn start(
+        binary: &std::path::Path,
+        queue: &Queue,
+        deadline: Instant,
+    ) -> Result<Self, String> {
+        let redis = redis::Redis::start(binary)
+            .map_err(|error| format!("redis-server starts ({error})"))?;
+        println!("   redis    {} on {}", binary.display(), redis.url());
+        let storage = jobs::storage(&redis.url())
+            .await
+            .map_err(|error| format!("the service connects to Redis ({error})"))?;
+        // Set once: this step runs once.
+        drop(queue.0.set(storage));
+        let mut worker = child::OwnChild::spawn(&["--worker", &redis.url()])
+            .map_err(|error| format!("the worker process starts ({error})"))?;
+        let lines = worker.collect_lines().expect("a new child's stdout");
+        println!(
+            "   worker   process {} (the demo is {})",
+            worker.id(),
+            std::process::id()
+        );
+        if !wait_for_line(&lines, deadline, |line| line.contains("worker ready")).await {
+            return Err("the worker process is ready".to_owned());
+        }
+        Ok(Self {
+            _worker: worker,
+            lines,
+            _redis: redis,
+        })
+    }
+}
+
+/// Shows the worker's lines for order 12 and checks their IDs: the order
+/// job's (`job_id`, the service's answer) under jobs-12 with the request as
+/// parent, and the shipping job's under jobs-12 with the order job as
+/// parent. `shipped`: the shipping job's last line came in time.
+fn check_job_lines(demo: &mut Demo, seen: &[String], job_id: &str, shipped: bool) {
+    let of_step = |step| {
+        seen.iter()
+            .filter(move |line| step_of_order_12(line) == Some(step))
+    };
+    for line in of_step("Order").chain(of_step("Shipping")) {
+        println!("   worker   {line}");
+    }
+    let field = |line: &str, name: &str| logs::logged_field(line, name).unwrap_or_default();
+    demo.check(
+        shipped
+            && !job_id.is_empty()
+            && of_step("Order").count() > 0
+            && of_step("Order").all(|line| {
+                field(line, "correlation_id") == "jobs-12"
+                    && field(line, "job_id") == job_id
+                    && field(line, "parent_id") == "jobs-12"
+            }),
+        "the worker ran the job under jobs-12, with its job ID, the request as its parent",
+    );
+    demo.check(
+        of_step("Shipping").count() > 0
+            && of_step("Shipping").all(|line| {
+                field(line, "correlation_id") == "jobs-12"
+                    && field(line, "parent_id") == job_id
+                    && field(line, "job_id") != job_id
+            }),
+        "the job it enqueued ran under jobs-12 too, with that job as its parent",
+    );
+}
+
+/// The step (`Order`, `Shipping`) of a worker line about order 12's jobs.
+fn step_of_order_12(line: &str) -> Option<&str> {
+    let mut tokens = line.split(' ');
+    let step = tokens.clone().find_map(|token| token.strip_prefix("step="));
+    tokens
+        .any(|token| token == "n=12")
+        .then_some(step)
+        .flatten()
+}
+
+/// Waits until a line that `found` accepts has arrived, or `deadline`.
+async fn wait_for_line(
+    lines: &Mutex<Vec<String>>,
+    deadline: Instant,
+    found: impl Fn(&str) -> bool,
+) -> bool {
+    loop {
+        let arrived = lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|line| found(line));
+        if arrived || Instant::now() >= deadline {
+            return arrived;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("--worker") {
+        return match args.next() {
+            Some(redis) => worker(&redis),
+            None => {
+                eprintln!("demo: --worker needs a Redis URL");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    demo()
+}
+
+/// `demo --worker <redis-url>`: the job step's worker process. Text log
+/// lines on stdout, each starting with the job's three IDs.
+#[tokio::main]
+async fn worker(redis: &str) -> ExitCode {
+    jobs::init_text_logs();
+    match jobs::work(redis, job::Policy::new()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("demo worker: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> ExitCode {
+async fn demo() -> ExitCode {
     // The `/panic` route panics on purpose; keep its message out of the output.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -206,7 +446,11 @@ async fn main() -> ExitCode {
         .await
         .expect("a loopback port");
     let addr = listener.local_addr().expect("the bound address");
-    let app = app::app(&[TRUSTED.to_string()], addr).expect("valid trusted sources");
+    let queue = Queue::default();
+    let orders = Router::new()
+        .route("/orders/{n}", post(order))
+        .with_state(queue.clone());
+    let app = app::app_with(&[TRUSTED.to_string()], addr, orders).expect("valid trusted sources");
     tokio::spawn(app::serve(listener, app));
     println!(
         "service on http://{addr}, trusting {TRUSTED} only; untrusted requests come from {UNTRUSTED}"
@@ -465,6 +709,8 @@ async fn main() -> ExitCode {
         echoed.as_deref() == Some("ws-11") && replies == ["ws-11"; 3],
         "the upgrade echoed ws-11 and every message's handler saw it",
     );
+
+    job_through_redis(&mut demo, &queue).await;
 
     println!();
     let _ = std::io::stdout().flush();

@@ -17,8 +17,7 @@
 
 use std::net::SocketAddr;
 
-use apalis::prelude::TaskSink;
-use apalis_redis::{Config, RedisStorage};
+use apalis_redis::RedisStorage;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,8 +27,10 @@ use correlated::tower::CorrelationLayer;
 
 #[path = "support/jobs.rs"]
 mod jobs;
+#[path = "support/json_logs.rs"]
+mod json_logs;
 
-use jobs::{Order, Step};
+use jobs::Order;
 
 #[derive(Clone)]
 struct App {
@@ -42,18 +43,12 @@ struct App {
 /// request's correlation ID (also in the `x-correlation-id` header).
 async fn order(State(app): State<App>, Path(n): Path<u64>) -> Result<String, StatusCode> {
     tracing::info!(n, "order received");
-    let task = correlated::apalis::task(
-        &app.policy,
-        Order {
-            n,
-            step: Step::Order,
-        },
-    );
-    let job_id = task.metadata().get(job::JOB_KEY).map(str::to_owned);
-    app.storage.clone().push_task(task).await.map_err(|error| {
-        tracing::error!(n, %error, "could not enqueue the order");
-        StatusCode::SERVICE_UNAVAILABLE
-    })?;
+    let job_id = jobs::enqueue(&app.storage, &app.policy, n)
+        .await
+        .map_err(|error| {
+            tracing::error!(n, %error, "could not enqueue the order");
+            StatusCode::SERVICE_UNAVAILABLE
+        })?;
     let headers = correlated::nats::headers(&app.policy);
     app.nats
         .publish_with_headers(jobs::SUBJECT, headers, n.to_string().into())
@@ -62,7 +57,7 @@ async fn order(State(app): State<App>, Path(n): Path<u64>) -> Result<String, Sta
             tracing::error!(n, %error, "could not publish the order");
             StatusCode::SERVICE_UNAVAILABLE
         })?;
-    tracing::info!(n, job = job_id.as_deref().unwrap_or("-"), "order queued");
+    tracing::info!(n, job = %job_id, "order queued");
     Ok(correlated::current()
         .map(|id| id.to_string())
         .unwrap_or_default())
@@ -70,13 +65,12 @@ async fn order(State(app): State<App>, Path(n): Path<u64>) -> Result<String, Sta
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    jobs::init_logs();
+    json_logs::init();
     let addr = jobs::setting("--addr", "ADDR", "127.0.0.1:8080");
     let redis = jobs::setting("--redis", "REDIS_URL", "redis://127.0.0.1:6379/");
     let nats = jobs::setting("--nats", "NATS_URL", "nats://127.0.0.1:4222");
 
-    let storage = RedisStorage::new(apalis_redis::connect(redis).await?)
-        .with_config(Config::default().queue(jobs::QUEUE));
+    let storage = jobs::storage(&redis).await?;
     let nats = async_nats::connect(nats).await?;
     let app = App {
         storage,

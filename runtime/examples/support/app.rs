@@ -38,9 +38,24 @@ pub(crate) struct AppState {
 /// # Errors
 ///
 /// A malformed trusted-source entry.
+#[allow(dead_code)] // the demo adds a route of its own, through `app_with`
 pub(crate) fn app(
     trusted: &[String],
     downstream: SocketAddr,
+) -> Result<Router, InvalidTrustedSource> {
+    app_with(trusted, downstream, Router::new())
+}
+
+/// The app with `more` routes (the demo's `/orders/{n}`), behind the same
+/// layers as the others.
+///
+/// # Errors
+///
+/// A malformed trusted-source entry.
+pub(crate) fn app_with(
+    trusted: &[String],
+    downstream: SocketAddr,
+    more: Router,
 ) -> Result<Router, InvalidTrustedSource> {
     let correlation = CorrelationLayer::builder().trust_many(trusted.iter().map(String::as_str))?;
     let state = AppState {
@@ -59,6 +74,7 @@ pub(crate) fn app(
         .route("/events", get(events))
         .route("/ws", get(websocket))
         .with_state(state)
+        .merge(more)
         .layer(
             ServiceBuilder::new()
                 .layer(correlation.build())

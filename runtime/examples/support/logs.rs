@@ -109,23 +109,47 @@ impl Logs {
 /// The value of the line's leading `correlation_id` field: bare up to the
 /// next space, or a quoted string with `\"` and `\\` escapes.
 pub(crate) fn logged_id(line: &str) -> Option<String> {
-    let rest = line.strip_prefix("correlation_id=")?;
-    let Some(quoted) = rest.strip_prefix('"') else {
-        return rest.split(' ').next().map(str::to_owned);
+    logged_field(line, "correlation_id")
+}
+
+/// The value of `name` among the fields `CorrelatedFormat` writes first on
+/// a text line (`correlation_id=… job_id=… …`); `None` if the line has no
+/// such leading field.
+pub(crate) fn logged_field(line: &str, name: &str) -> Option<String> {
+    let mut rest = line;
+    loop {
+        let (key, after) = rest.split_once('=')?;
+        // A space before the `=`: past the leading fields, into the event.
+        if key.contains(' ') {
+            return None;
+        }
+        let (value, after) = field_value(after)?;
+        if key == name {
+            return Some(value);
+        }
+        rest = after.strip_prefix(' ')?;
+    }
+}
+
+/// One field value at the start of `text`, and what follows it.
+fn field_value(text: &str) -> Option<(String, &str)> {
+    let Some(quoted) = text.strip_prefix('"') else {
+        let end = text.find(' ').unwrap_or(text.len());
+        return Some((text[..end].to_owned(), &text[end..]));
     };
     let mut value = String::new();
-    let mut chars = quoted.chars();
+    let mut chars = quoted.char_indices();
     loop {
         match chars.next()? {
-            '"' => return Some(value),
-            '\\' => match chars.next()? {
+            (end, '"') => return Some((value, &quoted[end + 1..])),
+            (_, '\\') => match chars.next()?.1 {
                 'n' => value.push('\n'),
                 'r' => value.push('\r'),
                 't' => value.push('\t'),
                 '0' => value.push('\0'),
                 escaped => value.push(escaped),
             },
-            c => value.push(c),
+            (_, c) => value.push(c),
         }
     }
 }
