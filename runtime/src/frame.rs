@@ -4,10 +4,13 @@
 //! current is `current.rs`'s business, and whether a frame is a thread's
 //! root comes in as an argument when its first set is recorded.
 //!
-//! The set log keeps, for each set, the value it replaced. Resetting the
-//! newest entry of a slot pops it, together with any tombstones (entries
-//! reset out of order) directly beneath it, and restores the value the
-//! lowest popped entry replaced. So a slot always shows its newest live set,
+//! The set log keeps, for each set, its place and owner; the value a set
+//! replaced travels with its token or guard, so that a set and its reset in
+//! order move the value once each way, as a `task_local!` scope does (a set
+//! reset out of order hands its value to the log: it is *parked* with the
+//! entry, now a tombstone). Resetting the newest entry of a slot pops it,
+//! together with any tombstones directly beneath it, and restores the value
+//! the lowest popped entry replaced. So a slot always shows its newest live set,
 //! and once every set is reset, in any order, it shows what it showed when
 //! the frame was entered (OpenTelemetry's context stack works the same way;
 //! Python's "write back the old value" does not). A set whose token is
@@ -92,6 +95,16 @@ impl Values {
         match value {
             Stored::Id(id) => Stored::Id(mem::replace(&mut self.correlation_id, id)),
             Stored::User(value) => Stored::User(self.replace_user(key, value)),
+        }
+    }
+
+    /// Swaps one slot's value with `value`, which then holds what the slot
+    /// held, for the caller to drop.
+    #[inline]
+    pub(crate) fn swap(&mut self, key: SlotKey, value: &mut Stored) {
+        match value {
+            Stored::Id(id) => mem::swap(&mut self.correlation_id, id),
+            Stored::User(value) => *value = self.replace_user(key, value.take()),
         }
     }
 
@@ -246,18 +259,19 @@ struct SetLog {
     at_thread_root: bool,
     next_serial: u64,
     entries: Vec<Entry>,
+    /// What tombstones replaced, by serial: handed over by the token or
+    /// guard that reset them out of order.
+    parked: Vec<(u64, Stored)>,
 }
 
 struct Entry {
     serial: u64,
     key: SlotKey,
-    slot_name: &'static str,
-    /// What the slot held before this set; taken when no longer needed.
-    replaced: Option<Stored>,
     state: EntryState,
+    leak_reported: bool,
     /// Who made the set; only consulted at a thread root.
     owner: Owner,
-    leak_reported: bool,
+    slot_name: &'static str,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -277,7 +291,14 @@ impl SetLog {
             at_thread_root,
             next_serial: 0,
             entries: Vec::new(),
+            parked: Vec::new(),
         }
+    }
+
+    /// Takes what the tombstone `serial` replaced out of the parking.
+    fn unpark(&mut self, serial: u64) -> Option<Stored> {
+        let index = self.parked.iter().position(|(s, _)| *s == serial)?;
+        Some(self.parked.swap_remove(index).1)
     }
 
     fn at_thread_root(&self) -> bool {
@@ -344,8 +365,10 @@ impl SetRef {
 pub(crate) struct NotThisFrame;
 
 impl Frame {
-    /// Sets `key` to `value` and records the set. `at_thread_root` is asked
-    /// only when this frame records its first set.
+    /// Sets `key` to `value` and records the set; returns the set and the
+    /// value it replaced, which the caller's token or guard keeps until the
+    /// set is undone. `at_thread_root` is asked only when this frame records
+    /// its first set.
     #[inline]
     pub(crate) fn set(
         &mut self,
@@ -353,7 +376,7 @@ impl Frame {
         slot_name: &'static str,
         value: Stored,
         at_thread_root: impl FnOnce() -> bool,
-    ) -> SetRef {
+    ) -> (SetRef, Stored) {
         let log = self
             .log
             .get_or_insert_with(|| Box::new(SetLog::new(at_thread_root())));
@@ -368,56 +391,57 @@ impl Frame {
         log.entries.push(Entry {
             serial,
             key,
-            slot_name,
-            replaced: Some(replaced),
             state: EntryState::Live,
-            owner,
             leak_reported: false,
+            owner,
+            slot_name,
         });
-        SetRef {
+        let set = SetRef {
             frame_id: log.frame_id,
             serial,
             key,
-        }
+        };
+        (set, replaced)
     }
 
-    /// Undoes a set of this frame, following the tombstone rules. The values
-    /// it takes out are returned, to be dropped by the caller once nothing is
-    /// borrowed (their `Drop` is user code).
+    /// Undoes a set of this frame, following the tombstone rules.
+    /// `replaced` is what the set replaced, as its token or guard kept it; on
+    /// success it holds instead the value taken out of the frame, to be
+    /// dropped by the caller once nothing is borrowed (its `Drop` is user
+    /// code), as are the values returned. On error nothing changes.
     #[inline]
-    pub(crate) fn reset(&mut self, set: &SetRef) -> Result<Garbage, NotThisFrame> {
-        let mut garbage = Garbage::default();
+    pub(crate) fn reset(
+        &mut self,
+        set: &SetRef,
+        replaced: &mut Stored,
+    ) -> Result<Garbage, NotThisFrame> {
         let (log, index) = locate(&mut self.log, set)?;
         let Some(index) = index else {
             // Discarded beneath a permanent set: its value can never show
             // again, so undoing it has nothing left to do.
-            return Ok(garbage);
+            return Ok(Garbage::default());
         };
         let key = set.key;
-        let newest = index + 1 == log.entries.len();
-        if !newest && log.entries[index + 1..].iter().any(|e| e.key == key) {
-            // A newer set of this slot is live: leave a tombstone.
-            log.entries[index].state = EntryState::Tombstone;
-            return Ok(garbage);
-        }
         // Guards are usually dropped newest first: then the entry is the
         // log's last one.
-        let entry = if newest {
-            log.entries.pop()
+        if index + 1 == log.entries.len() {
+            log.entries.pop();
+        } else if log.entries[index + 1..].iter().any(|e| e.key == key) {
+            // A newer set of this slot is live: leave a tombstone, with the
+            // value to restore once the newer sets are undone.
+            let entry = &mut log.entries[index];
+            entry.state = EntryState::Tombstone;
+            let parked = mem::replace(replaced, Stored::empty(key));
+            log.parked.push((entry.serial, parked));
+            return Ok(Garbage::default());
         } else {
-            Some(log.entries.remove(index))
-        };
-        let mut restored = entry.and_then(|entry| entry.replaced);
-        while let Some(below) = log.entries.iter().rposition(|e| e.key == key) {
-            if log.entries[below].state != EntryState::Tombstone {
-                break;
-            }
-            let popped = log.entries.remove(below).replaced;
-            garbage.keep(mem::replace(&mut restored, popped));
+            log.entries.remove(index);
         }
-        if let Some(value) = restored {
-            garbage.keep(Some(self.values.replace(key, value)));
+        let mut garbage = Garbage::default();
+        if !log.entries.is_empty() {
+            pop_tombstones_beneath(log, key, replaced, &mut garbage);
         }
+        self.values.swap(key, replaced);
         Ok(garbage)
     }
 
@@ -425,24 +449,52 @@ impl Frame {
     /// for the frame, and the slot's older entries are discarded so that a
     /// loop of "set and forget" does not grow the log. Another frame's set
     /// (or, at a thread root, another party's) changes nothing.
+    ///
+    /// What the set replaced, kept by its token, can never show again: the
+    /// caller drops it, with the values returned, once nothing is borrowed.
     pub(crate) fn make_permanent(&mut self, set: &SetRef) -> Garbage {
         let mut garbage = Garbage::default();
         let Ok((log, Some(index))) = locate(&mut self.log, set) else {
             return garbage;
         };
         let key = set.key;
-        garbage.keep(log.entries[index].replaced.take());
         log.entries[index].state = EntryState::Permanent;
         let mut position = 0;
-        log.entries.retain_mut(|entry| {
+        let mut discarded = Vec::new();
+        log.entries.retain(|entry| {
             let older_of_same_slot = position < index && entry.key == key;
             position += 1;
-            if older_of_same_slot {
-                garbage.keep(entry.replaced.take());
+            if older_of_same_slot && entry.state == EntryState::Tombstone {
+                discarded.push(entry.serial);
             }
             !older_of_same_slot
         });
+        for serial in discarded {
+            garbage.keep(log.unpark(serial));
+        }
         garbage
+    }
+}
+
+/// Pops the tombstones of `key` directly beneath the entry just undone: the
+/// value to restore is then the one the lowest of them replaced, and
+/// `restored` holds it; the ones it passes over are garbage.
+#[cold]
+#[inline(never)]
+fn pop_tombstones_beneath(
+    log: &mut SetLog,
+    key: SlotKey,
+    restored: &mut Stored,
+    garbage: &mut Garbage,
+) {
+    while let Some(below) = log.entries.iter().rposition(|e| e.key == key) {
+        if log.entries[below].state != EntryState::Tombstone {
+            break;
+        }
+        let serial = log.entries.remove(below).serial;
+        if let Some(parked) = log.unpark(serial) {
+            garbage.keep(Some(mem::replace(restored, parked)));
+        }
     }
 }
 
@@ -475,13 +527,11 @@ fn locate<'log>(
 }
 
 /// User values taken out of a frame, to be dropped once the thread's cell is
-/// released (their `Drop` is user code). Usually one value, so the first is
-/// kept inline and a plain reset does not allocate.
+/// released (their `Drop` is user code). A reset in order makes none (the
+/// value it takes out goes back to the token or guard), so this is empty,
+/// and allocates nothing, on every common path.
 #[derive(Default)]
-pub(crate) struct Garbage {
-    first: Option<Erased>,
-    rest: Vec<Erased>,
-}
+pub(crate) struct Garbage(Vec<Erased>);
 
 impl Garbage {
     /// Keeps `value` for later if dropping it could run user code. A
@@ -489,14 +539,10 @@ impl Garbage {
     /// user code (an inline ID has no destructor; a long one releases its
     /// string, and an allocator that reads the context meanwhile finds the
     /// frame borrowed and reads `None`).
-    #[inline]
+    #[inline(always)]
     fn keep(&mut self, value: Option<Stored>) {
         if let Some(Stored::User(Some(value))) = value {
-            if self.first.is_none() {
-                self.first = Some(value);
-            } else {
-                self.rest.push(value);
-            }
+            self.0.push(value);
         }
     }
 }
@@ -510,9 +556,20 @@ mod tests {
         CorrelationId::parse(text).unwrap()
     }
 
-    fn set(frame: &mut Frame, text: &str) -> SetRef {
+    /// A set and the value it replaced, as a token keeps them.
+    struct Made {
+        set: SetRef,
+        replaced: Stored,
+    }
+
+    fn set(frame: &mut Frame, text: &str) -> Made {
         let value = Stored::Id(Some(id(text)));
-        frame.set(SlotKey::CORRELATION_ID, "CORRELATION_ID", value, || false)
+        let (set, replaced) = frame.set(SlotKey::CORRELATION_ID, "CORRELATION_ID", value, || false);
+        Made { set, replaced }
+    }
+
+    fn reset(frame: &mut Frame, made: &mut Made) -> Result<Garbage, NotThisFrame> {
+        frame.reset(&made.set, &mut made.replaced)
     }
 
     fn shown(frame: &Frame) -> Option<&str> {
@@ -527,8 +584,8 @@ mod tests {
     fn set_and_forget_in_a_loop_keeps_the_log_small() {
         let mut frame = Frame::new(Values::default());
         for n in 0..1000 {
-            let set = set(&mut frame, &format!("n{n}"));
-            drop(frame.make_permanent(&set));
+            let made = set(&mut frame, &format!("n{n}"));
+            drop(frame.make_permanent(&made.set));
         }
         assert_eq!(shown(&frame), Some("n999"));
         assert_eq!(log_len(&frame), 1);
@@ -537,31 +594,31 @@ mod tests {
     #[test]
     fn resetting_a_set_discarded_beneath_a_permanent_one_changes_nothing() {
         let mut frame = Frame::new(Values::default());
-        let old = set(&mut frame, "old");
+        let mut old = set(&mut frame, "old");
         let permanent = set(&mut frame, "permanent");
-        drop(frame.make_permanent(&permanent));
+        drop(frame.make_permanent(&permanent.set));
         assert_eq!(log_len(&frame), 1);
-        assert!(frame.reset(&old).is_ok());
+        assert!(reset(&mut frame, &mut old).is_ok());
         assert_eq!(shown(&frame), Some("permanent"));
     }
 
     #[test]
     fn tombstones_are_popped_with_the_newest_entry() {
         let mut frame = Frame::new(Values::default());
-        let a = set(&mut frame, "a");
-        let b = set(&mut frame, "b");
-        let c = set(&mut frame, "c");
-        assert!(frame.reset(&b).is_ok());
+        let mut a = set(&mut frame, "a");
+        let mut b = set(&mut frame, "b");
+        let mut c = set(&mut frame, "c");
+        assert!(reset(&mut frame, &mut b).is_ok());
         assert_eq!(
             shown(&frame),
             Some("c"),
             "b was not the newest: a tombstone"
         );
         assert_eq!(log_len(&frame), 3);
-        assert!(frame.reset(&c).is_ok());
+        assert!(reset(&mut frame, &mut c).is_ok());
         assert_eq!(shown(&frame), Some("a"));
         assert_eq!(log_len(&frame), 1);
-        assert!(frame.reset(&a).is_ok());
+        assert!(reset(&mut frame, &mut a).is_ok());
         assert_eq!(log_len(&frame), 0);
         assert_eq!(shown(&frame), None);
     }
@@ -569,12 +626,12 @@ mod tests {
     #[test]
     fn out_of_order_resets_end_where_the_frame_began() {
         let mut frame = Frame::new(Values::from_parts(Some(id("entered")), None));
-        let sets: Vec<SetRef> = ["a", "b", "c", "d"]
+        let mut sets: Vec<Made> = ["a", "b", "c", "d"]
             .iter()
             .map(|text| set(&mut frame, text))
             .collect();
         for index in [1, 3, 0, 2] {
-            assert!(frame.reset(&sets[index]).is_ok());
+            assert!(reset(&mut frame, &mut sets[index]).is_ok());
         }
         assert_eq!(shown(&frame), Some("entered"));
         assert_eq!(log_len(&frame), 0);
@@ -585,14 +642,17 @@ mod tests {
         let mut mine = Frame::new(Values::default());
         let mut other = Frame::new(Values::default());
         let _mine = set(&mut mine, "mine");
-        let theirs = set(&mut other, "theirs");
-        assert_eq!(mine.reset(&theirs).err(), Some(NotThisFrame));
-        drop(mine.make_permanent(&theirs));
+        let mut theirs = set(&mut other, "theirs");
+        assert_eq!(reset(&mut mine, &mut theirs).err(), Some(NotThisFrame));
+        drop(mine.make_permanent(&theirs.set));
         assert_eq!(shown(&mine), Some("mine"));
         assert_eq!(log_len(&mine), 1);
         assert_eq!(
-            mine.reset(&SetRef::unrecorded(SlotKey::CORRELATION_ID))
-                .err(),
+            mine.reset(
+                &SetRef::unrecorded(SlotKey::CORRELATION_ID),
+                &mut Stored::Id(None)
+            )
+            .err(),
             Some(NotThisFrame)
         );
     }
@@ -601,7 +661,7 @@ mod tests {
     fn a_root_set_is_shown_to_the_party_that_made_it() {
         // Outside any tokio task every caller is the same plain party.
         let mut root = Frame::new(Values::default());
-        let set = root.set(
+        let (set, mut replaced) = root.set(
             SlotKey::CORRELATION_ID,
             "CORRELATION_ID",
             Stored::Id(Some(id("root"))),
@@ -609,7 +669,7 @@ mod tests {
         );
         assert!(root.is_root_with_sets());
         assert!(root.shows(SlotKey::CORRELATION_ID));
-        assert!(root.reset(&set).is_ok());
+        assert!(root.reset(&set, &mut replaced).is_ok());
         assert!(!root.is_root_with_sets());
     }
 }

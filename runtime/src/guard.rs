@@ -7,8 +7,9 @@ use std::pin::Pin;
 
 use crate::current::{self, FrameCell};
 use crate::frame::{Frame, SetRef, Values};
+use crate::key::{SlotKey, Stored};
 use crate::misuse;
-use crate::token::{self, Token};
+use crate::token;
 
 /// Resets a slot when dropped: returned by [`scope`](crate::scope) and
 /// [`Slot::scope`](crate::Slot::scope).
@@ -36,14 +37,17 @@ use crate::token::{self, Token};
 pub struct ScopeGuard {
     /// The set this guard undoes; always of the slot the guard was made for.
     set: SetRef,
+    /// What the set replaced; after the reset, what it took out of the
+    /// frame, dropped with the guard once the thread's cell is released.
+    replaced: Stored,
 }
 
 impl ScopeGuard {
-    #[inline]
-    pub(crate) fn new(token: Token) -> Self {
-        Self {
-            set: token.into_set(),
-        }
+    /// Sets `key` until the guard is dropped.
+    #[inline(always)]
+    pub(crate) fn set(key: SlotKey, slot_name: &'static str, value: Stored) -> Self {
+        let (set, replaced) = token::set_parts(key, slot_name, value);
+        Self { set, replaced }
     }
 }
 
@@ -53,7 +57,7 @@ impl Drop for ScopeGuard {
         // A panicking `Drop` during unwinding aborts the process, so errors
         // are reported, never raised. Out of its context the set is left as
         // it is there, as a dropped token's would be.
-        if !token::undo(&self.set) {
+        if !token::undo(&self.set, &mut self.replaced) {
             misuse::report_guard_outside_context("outside the context it was created in");
         }
     }

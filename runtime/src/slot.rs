@@ -199,7 +199,8 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// ```
     #[inline]
     pub fn scope(&'static self, value: T) -> ScopeGuard {
-        ScopeGuard::new(self.set(value))
+        let key = self.key();
+        ScopeGuard::set(key, self.name, Stored::of(key, value))
     }
 }
 

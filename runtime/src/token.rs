@@ -5,9 +5,9 @@
 //! frame.
 
 use std::fmt;
-use std::mem::ManuallyDrop;
+use std::mem::{self, ManuallyDrop};
 
-use crate::current::{self, with_frame};
+use crate::current::{self, with_frame, with_frame_or};
 use crate::frame::{NotThisFrame, SetRef};
 use crate::key::{SlotKey, Stored};
 
@@ -31,6 +31,8 @@ use crate::key::{SlotKey, Stored};
 #[must_use = "dropping a token keeps the value for the rest of the context; reset it, or use `scope()`"]
 pub struct Token {
     set: SetRef,
+    /// What the set replaced, restored by the reset (see `frame.rs`).
+    replaced: Stored,
 }
 
 impl fmt::Debug for Token {
@@ -43,7 +45,8 @@ impl Drop for Token {
     fn drop(&mut self) {
         // `None` while the thread is torn down: nothing is left to keep.
         let garbage = with_frame(|frame| frame.make_permanent(&self.set));
-        // User values are dropped only after the thread's cell is released.
+        // User values are dropped only after the thread's cell is released,
+        // `self.replaced` among them, right after this.
         drop(garbage);
     }
 }
@@ -146,9 +149,21 @@ impl std::error::Error for ResetError {}
 /// Sets `key` in the current frame.
 #[inline]
 pub(crate) fn set(key: SlotKey, slot_name: &'static str, value: Stored) -> Token {
-    let set = with_frame(|frame| frame.set(key, slot_name, value, current::at_thread_root))
-        .unwrap_or(SetRef::unrecorded(key));
-    Token { set }
+    let (set, replaced) = set_parts(key, slot_name, value);
+    Token { set, replaced }
+}
+
+/// Sets `key` in the current frame; returns the set and the value it
+/// replaced, for a token or a guard to keep (built from these directly, so
+/// that the replaced value moves once).
+#[inline(always)]
+pub(crate) fn set_parts(key: SlotKey, slot_name: &'static str, value: Stored) -> (SetRef, Stored) {
+    // Not through `with_frame`: an `Option` around the pair would be one
+    // more copy of the value (see `with_frame_or`).
+    with_frame_or(
+        |frame| frame.set(key, slot_name, value, current::at_thread_root),
+        || (SetRef::unrecorded(key), Stored::empty(key)),
+    )
 }
 
 /// Undoes the set behind `token`, which must be a set of `key`.
@@ -158,20 +173,23 @@ pub(crate) fn reset(key: SlotKey, token: Token) -> Result<(), ResetError> {
     if token.set.key() != key {
         return error(ResetErrorKind::WrongSlot, token);
     }
-    if undo(&token.set) {
-        // The token is spent; its `Drop` would look for the entry again.
-        let _spent = ManuallyDrop::new(token);
+    let (set, mut replaced) = token.into_parts();
+    if undo(&set, &mut replaced) {
+        // The token is spent; `replaced` now holds the value taken out of
+        // the frame, dropped here with the thread's cell released.
+        drop(replaced);
         Ok(())
     } else {
-        error(ResetErrorKind::WrongContext, token)
+        error(ResetErrorKind::WrongContext, Token { set, replaced })
     }
 }
 
-/// Undoes `set` in the current frame; `false`, changing nothing, when the set
-/// belongs to another context.
+/// Undoes `set` in the current frame, given what it replaced; on success
+/// `replaced` holds the value taken out of the frame instead. `false`,
+/// changing nothing, when the set belongs to another context.
 #[inline]
-pub(crate) fn undo(set: &SetRef) -> bool {
-    match with_frame(|frame| frame.reset(set)) {
+pub(crate) fn undo(set: &SetRef, replaced: &mut Stored) -> bool {
+    match with_frame(|frame| frame.reset(set, replaced)) {
         Some(Ok(garbage)) => {
             // User values are dropped only after the thread's cell is released.
             drop(garbage);
@@ -182,11 +200,16 @@ pub(crate) fn undo(set: &SetRef) -> bool {
 }
 
 impl Token {
-    /// The set this token undoes, for an owner that undoes it by reference
-    /// ([`undo`]): a guard, which cannot move a token out in its `Drop`.
-    /// Nothing is made permanent: the owner is now responsible for the set.
+    /// The set this token undoes and the value it replaced, for an owner
+    /// that undoes it by reference ([`undo`]): a guard, which cannot move a
+    /// token out in its `Drop`. Nothing is made permanent: the owner is now
+    /// responsible for the set.
     #[inline]
-    pub(crate) fn into_set(self) -> SetRef {
-        ManuallyDrop::new(self).set
+    pub(crate) fn into_parts(self) -> (SetRef, Stored) {
+        let mut token = ManuallyDrop::new(self);
+        // The placeholder left behind owns nothing, so never dropping it
+        // leaks nothing.
+        let replaced = mem::replace(&mut token.replaced, Stored::Id(None));
+        (token.set, replaced)
     }
 }
