@@ -7,7 +7,7 @@
 //! The set log keeps, for each set, its place and owner; the value a set
 //! replaced travels with its token or guard, so that a set and its reset in
 //! order move the value once each way, as a `task_local!` scope does (a set
-//! reset out of order hands its value to the log: it is *parked* with the
+//! reset out of order hands its value to the log: it is *parked* in the
 //! entry, now a tombstone). Resetting the newest entry of a slot pops it,
 //! together with any tombstones directly beneath it, and restores the value
 //! the lowest popped entry replaced. So a slot always shows its newest live set,
@@ -259,9 +259,6 @@ struct SetLog {
     at_thread_root: bool,
     next_serial: u64,
     entries: Vec<Entry>,
-    /// What tombstones replaced, by serial: handed over by the token or
-    /// guard that reset them out of order.
-    parked: Vec<(u64, Stored)>,
 }
 
 struct Entry {
@@ -272,6 +269,10 @@ struct Entry {
     /// Who made the set; only consulted at a thread root.
     owner: Owner,
     slot_name: &'static str,
+    /// A tombstone's value to restore, handed over by the token or guard
+    /// that reset it out of order; `None` for every other entry. Boxed: rare,
+    /// and it keeps every entry small.
+    parked: Option<Box<Stored>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -291,14 +292,7 @@ impl SetLog {
             at_thread_root,
             next_serial: 0,
             entries: Vec::new(),
-            parked: Vec::new(),
         }
-    }
-
-    /// Takes what the tombstone `serial` replaced out of the parking.
-    fn unpark(&mut self, serial: u64) -> Option<Stored> {
-        let index = self.parked.iter().position(|(s, _)| *s == serial)?;
-        Some(self.parked.swap_remove(index).1)
     }
 
     fn at_thread_root(&self) -> bool {
@@ -395,6 +389,7 @@ impl Frame {
             leak_reported: false,
             owner,
             slot_name,
+            parked: None,
         });
         let set = SetRef {
             frame_id: log.frame_id,
@@ -431,8 +426,7 @@ impl Frame {
             // value to restore once the newer sets are undone.
             let entry = &mut log.entries[index];
             entry.state = EntryState::Tombstone;
-            let parked = mem::replace(replaced, Stored::empty(key));
-            log.parked.push((entry.serial, parked));
+            entry.parked = Some(Box::new(mem::replace(replaced, Stored::empty(key))));
             return Ok(Garbage::default());
         } else {
             log.entries.remove(index);
@@ -460,18 +454,14 @@ impl Frame {
         let key = set.key;
         log.entries[index].state = EntryState::Permanent;
         let mut position = 0;
-        let mut discarded = Vec::new();
-        log.entries.retain(|entry| {
+        log.entries.retain_mut(|entry| {
             let older_of_same_slot = position < index && entry.key == key;
             position += 1;
-            if older_of_same_slot && entry.state == EntryState::Tombstone {
-                discarded.push(entry.serial);
+            if older_of_same_slot {
+                garbage.keep(entry.parked.take().map(|parked| *parked));
             }
             !older_of_same_slot
         });
-        for serial in discarded {
-            garbage.keep(log.unpark(serial));
-        }
         garbage
     }
 }
@@ -491,9 +481,8 @@ fn pop_tombstones_beneath(
         if log.entries[below].state != EntryState::Tombstone {
             break;
         }
-        let serial = log.entries.remove(below).serial;
-        if let Some(parked) = log.unpark(serial) {
-            garbage.keep(Some(mem::replace(restored, parked)));
+        if let Some(parked) = log.entries.remove(below).parked {
+            garbage.keep(Some(mem::replace(restored, *parked)));
         }
     }
 }
