@@ -29,20 +29,27 @@ struct Fixture {
     otel: opentelemetry::Context,
     #[cfg(feature = "tower")]
     http: http_stacks::Stacks,
+    #[cfg(feature = "actix-web")]
+    actix: actix_apps::Apps,
 }
 
 #[cfg(feature = "tower")]
 const HTTP_OPS: &[(&str, Op)] = &[
-    ("http_incoming_no_layer", |f| f.http.serve(&f.http.bare)),
-    ("http_incoming_correlate", |f| {
-        f.http.serve(&f.http.correlated)
-    }),
-    ("http_incoming_tower_http", |f| {
-        f.http.serve(&f.http.tower_http)
-    }),
+    ("http_incoming_no_layer", |f| (f.http.bare)()),
+    ("http_incoming_correlate", |f| (f.http.correlated)()),
+    ("http_incoming_tower_http", |f| (f.http.tower_http)()),
 ];
 #[cfg(not(feature = "tower"))]
 const HTTP_OPS: &[(&str, Op)] = &[];
+
+#[cfg(feature = "actix-web")]
+const ACTIX_OPS: &[(&str, Op)] = &[
+    ("actix_incoming_no_middleware", |f| (f.actix.bare)()),
+    ("actix_incoming_correlated", |f| (f.actix.correlated)()),
+    ("actix_incoming_identifier", |f| (f.actix.identifier)()),
+];
+#[cfg(not(feature = "actix-web"))]
+const ACTIX_OPS: &[(&str, Op)] = &[];
 
 const OPS: &[(&str, Op)] = &[
     ("sync_unannotated", |_| {
@@ -161,43 +168,78 @@ const OPS: &[(&str, Op)] = &[
     }),
 ];
 
-/// The stacks of `http.rs`'s `http_incoming_id` group, boxed so that one
-/// fixture holds them all (each pays the same box and dynamic call).
+/// The stacks of `http.rs`'s `http_incoming_id` group, each behind a boxed
+/// closure that serves one request with an incoming ID from a trusted peer
+/// and drops the response, so one fixture holds them all (each pays the same
+/// box and dynamic call).
 #[cfg(feature = "tower")]
 mod http_stacks {
     use std::cell::RefCell;
-    use std::convert::Infallible;
 
     use correlated::CorrelationId;
-    use http::{HeaderValue, Request, Response};
-    use tower::util::BoxService;
+    use http::HeaderValue;
     use tower_http::request_id::MakeRequestUuid;
 
-    use super::support::http::{bare, correlated, request, serve, tower_http};
+    use super::support::http::{Stack, bare, correlated, request, serve, tower_http};
 
-    type Stack = RefCell<BoxService<Request<()>, Response<()>, Infallible>>;
+    type Serve = Box<dyn Fn()>;
 
     pub(crate) struct Stacks {
-        incoming: HeaderValue,
-        pub bare: Stack,
-        pub correlated: Stack,
-        pub tower_http: Stack,
+        pub bare: Serve,
+        pub correlated: Serve,
+        pub tower_http: Serve,
+    }
+
+    fn serving(stack: impl Stack, incoming: &HeaderValue) -> Serve {
+        let (stack, incoming) = (RefCell::new(stack), incoming.clone());
+        Box::new(move || {
+            let response = serve(&mut *stack.borrow_mut(), request(Some(&incoming)));
+            drop(std::hint::black_box(response));
+        })
     }
 
     impl Stacks {
         pub(crate) fn new() -> Self {
+            let incoming = HeaderValue::from(&CorrelationId::generate());
             Self {
-                incoming: HeaderValue::from(&CorrelationId::generate()),
-                bare: RefCell::new(BoxService::new(bare())),
-                correlated: RefCell::new(BoxService::new(correlated())),
-                tower_http: RefCell::new(BoxService::new(tower_http(MakeRequestUuid))),
+                bare: serving(bare(), &incoming),
+                correlated: serving(correlated(), &incoming),
+                tower_http: serving(tower_http(MakeRequestUuid), &incoming),
             }
         }
+    }
+}
 
-        /// One request with an incoming ID from a trusted peer.
-        pub(crate) fn serve(&self, stack: &Stack) {
-            let response = serve(&mut *stack.borrow_mut(), request(Some(&self.incoming)));
-            std::hint::black_box(response);
+/// The apps of `actix.rs`'s `actix_incoming_id` group, each behind a boxed
+/// closure that serves one request with an incoming ID from a trusted peer.
+#[cfg(feature = "actix-web")]
+mod actix_apps {
+    use actix_web::http::header::HeaderValue;
+    use correlated::CorrelationId;
+
+    use super::support::actix::{ActixApp, bare, correlated, identifier, request, serve};
+
+    type Serve = Box<dyn Fn()>;
+
+    pub(crate) struct Apps {
+        pub bare: Serve,
+        pub correlated: Serve,
+        pub identifier: Serve,
+    }
+
+    fn serving(app: impl ActixApp + 'static, incoming: &HeaderValue) -> Serve {
+        let incoming = incoming.clone();
+        Box::new(move || serve(&app, request(Some(&incoming))))
+    }
+
+    impl Apps {
+        pub(crate) fn new() -> Self {
+            let incoming = HeaderValue::from_str(CorrelationId::generate().as_str()).unwrap();
+            Self {
+                bare: serving(bare(), &incoming),
+                correlated: serving(correlated(), &incoming),
+                identifier: serving(identifier(), &incoming),
+            }
         }
     }
 }
@@ -205,7 +247,7 @@ mod http_stacks {
 fn main() {
     let mut args = std::env::args().skip(1);
     let op = args.next().unwrap_or_default();
-    let all = || OPS.iter().chain(HTTP_OPS);
+    let all = || OPS.iter().chain(HTTP_OPS).chain(ACTIX_OPS);
     let Some(&(_, run)) = all().find(|(name, _)| *name == op) else {
         // `cargo bench` passes `--bench`: nothing to measure here.
         let names: Vec<_> = all().map(|(name, _)| *name).collect();
@@ -219,6 +261,8 @@ fn main() {
         otel: otel_context(&id),
         #[cfg(feature = "tower")]
         http: http_stacks::Stacks::new(),
+        #[cfg(feature = "actix-web")]
+        actix: actix_apps::Apps::new(),
         id,
     };
     // One untimed call: first use of each thread-local (lazy destructor

@@ -165,6 +165,9 @@ pub(crate) fn otel_context(id: &CorrelationId) -> opentelemetry::Context {
 
 pub(crate) struct OtelId(pub CorrelationId);
 
+#[cfg(feature = "actix-web")]
+pub(crate) mod actix;
+
 /// The in-process tower stacks of group 5 (`http.rs`) and of the HTTP
 /// instruction counts (`instructions.rs`): the same trivial service and the
 /// same request, so only the layers differ.
@@ -190,19 +193,18 @@ pub(crate) mod http {
         Ok(Response::new(()))
     }
 
-    /// What every stack is, so that `instructions.rs` can box them alike.
+    /// What every stack is: a service answering with some body type.
     pub(crate) trait Stack:
-        Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Send>
-        + Send
-        + 'static
+        Service<Request<()>, Response = Response<Self::Body>, Error = Infallible> + 'static
     {
+        type Body;
     }
 
-    impl<S> Stack for S where
-        S: Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Send>
-            + Send
-            + 'static
+    impl<S, B> Stack for S
+    where
+        S: Service<Request<()>, Response = Response<B>, Error = Infallible> + 'static,
     {
+        type Body = B;
     }
 
     /// The service alone.
@@ -224,16 +226,12 @@ pub(crate) mod http {
             .unwrap()
     }
 
-    /// The service behind correlated's layer.
-    pub(crate) fn correlated() -> impl Stack {
-        let layer = correlated_layer();
-        // The body wrapper is taken off again, as a server drops it after
-        // the last frame: the frame it carries is dropped there.
+    /// The service behind correlated's layer. Its responses keep the body
+    /// wrapper, which `serve`'s caller drops as a server drops a body after
+    /// the last frame: the request's frame goes with it.
+    pub(crate) fn correlated() -> impl Stack<Body = ResponseBody<()>> {
         tower::ServiceBuilder::new()
-            .map_response(|response: Response<ResponseBody<()>>| {
-                response.map(|body| body.into_inner().unwrap_or_default())
-            })
-            .layer(layer)
+            .layer(correlated_layer())
             .service_fn(handler)
     }
 
@@ -337,10 +335,8 @@ pub(crate) mod http {
     }
 
     /// One request through `service`, as a server would: ready, call, poll.
-    pub(crate) fn serve<S>(service: &mut S, request: Request<()>) -> Response<()>
-    where
-        S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
-    {
+    /// The caller drops the response (`()` bodies have no frames to poll).
+    pub(crate) fn serve<S: Stack>(service: &mut S, request: Request<()>) -> Response<S::Body> {
         drive(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
         drive(service.call(request)).unwrap()
     }

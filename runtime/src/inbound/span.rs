@@ -18,9 +18,12 @@ use super::decision::Config;
 use super::trace_context::TraceParent;
 use crate::id::CorrelationId;
 
-/// The span of one request, if one was asked for.
+/// The span of one request, if one was asked for. Behind an `Arc`: the
+/// request's future and its body each hold it, and the wrappers that carry
+/// it are moved whole with every response, so without a span (the default)
+/// it is one pointer, not a span's 56 bytes, and sharing it is a count.
 #[cfg(feature = "tracing")]
-pub(crate) type MaybeSpan = Option<Spanned>;
+pub(crate) type MaybeSpan = Option<std::sync::Arc<Spanned>>;
 
 /// A request span, and how it was made: which slots it records.
 #[cfg(feature = "tracing")]
@@ -163,10 +166,10 @@ pub(crate) fn request_span(
     }
     #[cfg(not(feature = "opentelemetry"))]
     let _ = parent;
-    Some(Spanned {
+    Some(std::sync::Arc::new(Spanned {
         span,
         spans: spans.clone(),
-    })
+    }))
 }
 
 /// Without the `tracing` feature no request has a span.
