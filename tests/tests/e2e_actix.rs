@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::dev::{ServerHandle, ServiceRequest};
@@ -30,7 +30,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
 const HEADER: &str = "x-correlation-id";
@@ -46,17 +45,12 @@ const PATIENCE: Duration = Duration::from_secs(20);
 // events (the middleware's refusals, `TracingLogger`) in one buffer
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+#[path = "../../runtime/examples/support/log_capture.rs"]
+mod log_capture;
+
+use log_capture::Logs;
 
 impl Logs {
-    fn bytes(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     fn lines(&self) -> Vec<String> {
         String::from_utf8_lossy(&self.bytes())
             .lines()
@@ -97,32 +91,6 @@ impl Logs {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("no line carrying {id} with {text:?}: {:#?}", self.lines());
-    }
-
-    fn write_line(&self, line: &[u8]) {
-        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        bytes.extend_from_slice(line);
-        bytes.push(b'\n');
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
     }
 }
 

@@ -12,11 +12,10 @@
 //! so each test looks only at the events that carry its own `n`.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::future::{Ready, ready};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::dev::{Payload, Service};
@@ -30,12 +29,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::Context as LayerContext;
+use tracing::Level;
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::registry::LookupSpan;
 
 const HEADER: &str = "x-correlation-id";
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -54,95 +49,10 @@ correlated::slot! {
 // A layer that records what every layer sees
 // ---------------------------------------------------------------------------
 
-/// One span as a layer sees it when an event happens in it.
-#[derive(Clone, Debug)]
-struct SeenSpan {
-    name: String,
-    target: String,
-    level: Level,
-    fields: BTreeMap<String, String>,
-}
+#[path = "support/span_recorder.rs"]
+mod span_recorder;
 
-/// One event: its message, its `n`, the spans it is in (innermost first),
-/// and the ID the code that emitted it saw.
-#[derive(Clone, Debug)]
-struct SeenEvent {
-    message: String,
-    n: String,
-    spans: Vec<SeenSpan>,
-    current: Option<String>,
-}
-
-impl SeenEvent {
-    /// The spans named `request` around the event.
-    fn requests(&self) -> Vec<&SeenSpan> {
-        self.spans
-            .iter()
-            .filter(|span| span.name == "request")
-            .collect()
-    }
-}
-
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<SeenEvent>>>);
-
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Recorder {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
-        let mut fields = Fields(BTreeMap::new());
-        attrs.record(&mut fields);
-        let meta = attrs.metadata();
-        let seen = SeenSpan {
-            name: meta.name().to_owned(),
-            target: meta.target().to_owned(),
-            level: *meta.level(),
-            fields: fields.0,
-        };
-        ctx.span(id).unwrap().extensions_mut().insert(seen);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
-        let span = ctx.span(id).unwrap();
-        let mut extensions = span.extensions_mut();
-        let seen = extensions.get_mut::<SeenSpan>().unwrap();
-        let mut fields = Fields(std::mem::take(&mut seen.fields));
-        values.record(&mut fields);
-        seen.fields = fields.0;
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        let mut fields = Fields(BTreeMap::new());
-        event.record(&mut fields);
-        let spans = ctx
-            .event_scope(event)
-            .map(|scope| {
-                scope
-                    .map(|span| span.extensions().get::<SeenSpan>().unwrap().clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(SeenEvent {
-                message: fields.0.remove("message").unwrap_or_default(),
-                n: fields.0.remove("n").unwrap_or_default(),
-                spans,
-                current: correlated::current().map(|id| id.to_string()),
-            });
-    }
-}
+use span_recorder::{Recorder, SeenEvent};
 
 /// The recorder, installed on first use as the process's subscriber.
 fn recorder() -> &'static Recorder {
@@ -158,12 +68,9 @@ fn recorder() -> &'static Recorder {
 fn events_of(n: u32) -> Vec<SeenEvent> {
     let n = n.to_string();
     recorder()
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter(|event| event.n == n)
-        .cloned()
+        .events()
+        .into_iter()
+        .filter(|event| event.fields.get("n") == Some(&n))
         .collect()
 }
 

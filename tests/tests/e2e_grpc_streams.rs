@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use correlated::tonic::PropagateCorrelation;
@@ -31,7 +31,6 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
 #[path = "../../runtime/examples/support/echo_service.rs"]
@@ -51,18 +50,13 @@ type Line = Map<String, Value>;
 // Log capture
 // ---------------------------------------------------------------------------
 
-/// The service's JSON log, kept in memory.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+#[path = "../../runtime/examples/support/log_capture.rs"]
+mod log_capture;
 
+use log_capture::Logs;
+
+// The service's JSON log, kept in memory.
 impl Logs {
-    fn bytes(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     /// Every line, parsed as one JSON object.
     fn lines(&self) -> Vec<Line> {
         String::from_utf8_lossy(&self.bytes())
@@ -105,26 +99,6 @@ impl Logs {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
     }
 }
 

@@ -12,19 +12,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use correlated::correlated;
-use tracing::field::{Field, Visit};
 use tracing::instrument::WithSubscriber;
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Dispatch, Event, Level, Subscriber};
-use tracing_subscriber::layer::Context as LayerContext;
+use tracing::{Dispatch, Level};
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::registry::LookupSpan;
 
 use support::YieldOnce;
 
@@ -34,99 +29,14 @@ correlated::slot! {
 
 // --- A layer that records what every layer sees -----------------------------
 
-/// One span as a layer sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct SeenSpan {
-    name: String,
-    target: String,
-    level: Level,
-    fields: BTreeMap<String, String>,
-}
+#[path = "support/span_recorder.rs"]
+mod span_recorder;
 
-/// One event: its message, the spans it is in (innermost first), and the ID
-/// the code that emitted it saw.
-#[derive(Clone, Debug)]
-struct SeenEvent {
-    message: String,
-    spans: Vec<SeenSpan>,
-    current: Option<String>,
-}
+use span_recorder::{Recorder, SeenEvent};
 
-impl SeenEvent {
-    /// The innermost span's `correlation_id` field.
-    fn span_id(&self) -> Option<&str> {
-        self.spans
-            .first()
-            .and_then(|span| span.fields.get("correlation_id"))
-            .map(String::as_str)
-    }
-}
-
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<SeenEvent>>>);
-
-impl Recorder {
-    fn events(&self) -> Vec<SeenEvent> {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn dispatch(&self) -> Dispatch {
-        Dispatch::new(tracing_subscriber::registry().with(self.clone()))
-    }
-}
-
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Recorder {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
-        let mut fields = Fields(BTreeMap::new());
-        attrs.record(&mut fields);
-        let meta = attrs.metadata();
-        let seen = SeenSpan {
-            name: meta.name().to_owned(),
-            target: meta.target().to_owned(),
-            level: *meta.level(),
-            fields: fields.0,
-        };
-        ctx.span(id).unwrap().extensions_mut().insert(seen);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
-        let span = ctx.span(id).unwrap();
-        let mut extensions = span.extensions_mut();
-        let seen = extensions.get_mut::<SeenSpan>().unwrap();
-        let mut fields = Fields(std::mem::take(&mut seen.fields));
-        values.record(&mut fields);
-        seen.fields = fields.0;
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        let mut fields = Fields(BTreeMap::new());
-        event.record(&mut fields);
-        let spans = ctx
-            .event_scope(event)
-            .map(|scope| {
-                scope
-                    .map(|span| span.extensions().get::<SeenSpan>().unwrap().clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.0.lock().unwrap().push(SeenEvent {
-            message: fields.0.remove("message").unwrap_or_default(),
-            spans,
-            current: support::current_text(),
-        });
-    }
+/// A subscriber made of the registry and `recorder` alone.
+fn dispatch(recorder: &Recorder) -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(recorder.clone()))
 }
 
 /// Tests run one at a time (see logging.rs): callsite interest is cached
@@ -169,7 +79,7 @@ async fn load_order(order_id: u32, user: &str) {
 fn an_async_function_runs_in_its_span_across_awaits_and_threads() {
     let _serial = serial();
     let recorder = Recorder::default();
-    run(&recorder.dispatch(), async {
+    run(&dispatch(&recorder), async {
         let tasks: Vec<_> = (0..20)
             .map(|n| tokio::spawn(load_order(n, "alice").with_current_subscriber()))
             .collect();
@@ -214,7 +124,7 @@ impl Drop for LogOnDrop {
 fn a_sync_function_runs_in_its_named_span_until_its_locals_drop() {
     let _serial = serial();
     let recorder = Recorder::default();
-    let seen = tracing::dispatcher::with_default(&recorder.dispatch(), report);
+    let seen = tracing::dispatcher::with_default(&dispatch(&recorder), report);
     let events = recorder.events();
     assert_eq!(events.len(), 2);
     for event in &events {
@@ -237,7 +147,7 @@ fn returns_future() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
 fn a_returned_future_keeps_the_span_after_the_function_returned() {
     let _serial = serial();
     let recorder = Recorder::default();
-    let dispatch = recorder.dispatch();
+    let dispatch = dispatch(&recorder);
     let future = tracing::dispatcher::with_default(&dispatch, returns_future);
     tracing::dispatcher::with_default(&dispatch, || futures::executor::block_on(future));
     let events = recorder.events();
@@ -253,7 +163,7 @@ fn a_returned_future_keeps_the_span_after_the_function_returned() {
 fn outside_the_function_nothing_is_in_its_span() {
     let _serial = serial();
     let recorder = Recorder::default();
-    tracing::dispatcher::with_default(&recorder.dispatch(), || {
+    tracing::dispatcher::with_default(&dispatch(&recorder), || {
         report();
         tracing::info!("after");
     });
@@ -340,7 +250,7 @@ mod request_span {
     fn the_layers_span_covers_the_handler_and_the_streamed_body() {
         let _serial = serial();
         let recorder = Recorder::default();
-        let id = run(&recorder.dispatch(), async {
+        let id = run(&dispatch(&recorder), async {
             let layer = CorrelationLayer::builder()
                 .request_span(RequestSpan::new())
                 .build();
@@ -357,7 +267,7 @@ mod request_span {
         let _serial = serial();
         let recorder = Recorder::default();
         let spans = RequestSpan::new().level(Level::INFO);
-        let id = run(&recorder.dispatch(), async move {
+        let id = run(&dispatch(&recorder), async move {
             let service = ServiceBuilder::new()
                 .layer(CorrelationLayer::new())
                 .layer(
@@ -374,7 +284,7 @@ mod request_span {
     fn request_span_is_a_make_span_for_trace_layer() {
         let _serial = serial();
         let recorder = Recorder::default();
-        let id = run(&recorder.dispatch(), async move {
+        let id = run(&dispatch(&recorder), async move {
             let service = ServiceBuilder::new()
                 .layer(CorrelationLayer::new())
                 .layer(TraceLayer::new_for_http().make_span_with(correlated::tracing::request_span))
@@ -395,7 +305,7 @@ mod request_span {
     fn a_chosen_slot_is_a_field_recorded_when_the_handler_is_done() {
         let _serial = serial();
         let recorder = Recorder::default();
-        let id = run(&recorder.dispatch(), async {
+        let id = run(&dispatch(&recorder), async {
             let layer = CorrelationLayer::builder()
                 .request_span(RequestSpan::new().slot(&USER_ID))
                 .build();
@@ -419,7 +329,7 @@ mod request_span {
     fn no_span_unless_asked() {
         let _serial = serial();
         let recorder = Recorder::default();
-        run(&recorder.dispatch(), async {
+        run(&dispatch(&recorder), async {
             send(app().layer(CorrelationLayer::new())).await
         });
         for event in recorder.events() {

@@ -3,27 +3,19 @@
 //! uses part of it.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
 use super::app;
 
+#[path = "log_capture.rs"]
+mod log_capture;
+
 /// The service's log lines, kept in memory.
-#[derive(Clone, Default)]
-pub(crate) struct Logs(Arc<Mutex<Vec<u8>>>);
+pub(crate) use log_capture::Logs;
 
 impl Logs {
-    /// The whole log as written, bytes included that are not UTF-8.
-    pub(crate) fn bytes(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     pub(crate) fn lines(&self) -> Vec<String> {
         String::from_utf8_lossy(&self.bytes())
             .lines()
@@ -61,26 +53,6 @@ impl Logs {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
     }
 }
 

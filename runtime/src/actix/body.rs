@@ -10,8 +10,7 @@ use actix_web::web::Bytes;
 use pin_project_lite::pin_project;
 
 use crate::current::FrameCell;
-use crate::future::Correlated;
-use crate::inbound::{InSpan, MaybeSpan};
+use crate::inbound::{InRequest, MaybeSpan};
 
 pin_project! {
     /// The response body of [`CorrelationMiddleware`](super::CorrelationMiddleware):
@@ -54,9 +53,8 @@ pin_project! {
     /// # use futures::StreamExt as _;
     /// ```
     pub struct ResponseBody<B> {
-        // `None`: the empty body of a refused request.
         #[pin]
-        inner: Option<Correlated<InSpan<B>>>,
+        inner: InRequest<B>,
     }
 }
 
@@ -64,13 +62,15 @@ impl<B> ResponseBody<B> {
     /// `inner` in the frame the request's handler ran in, and its span.
     pub(crate) fn new(frame: FrameCell, span: MaybeSpan, inner: B) -> Self {
         Self {
-            inner: Some(Correlated::in_frame_of(frame, InSpan::new(inner, span))),
+            inner: InRequest::new(frame, span, inner),
         }
     }
 
     /// The empty body of a request the middleware refused.
     pub(crate) fn empty() -> Self {
-        Self { inner: None }
+        Self {
+            inner: InRequest::empty(),
+        }
     }
 
     /// The inner body; `None` for the empty body of a refused request.
@@ -92,10 +92,7 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn get_ref(&self) -> Option<&B> {
-        self.inner
-            .as_ref()
-            .and_then(Correlated::get_ref)
-            .and_then(InSpan::get_ref)
+        self.inner.get_ref()
     }
 
     /// The inner body, mutably; `None` for the empty body of a refused
@@ -119,10 +116,7 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn get_mut(&mut self) -> Option<&mut B> {
-        self.inner
-            .as_mut()
-            .and_then(Correlated::get_mut)
-            .and_then(InSpan::get_mut)
+        self.inner.get_mut()
     }
 
     /// Unwraps the inner body, which no longer runs in the request's
@@ -146,9 +140,7 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn into_inner(self) -> Option<B> {
-        self.inner
-            .and_then(Correlated::into_inner)
-            .and_then(InSpan::into_inner)
+        self.inner.into_inner()
     }
 }
 
@@ -163,22 +155,17 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        match self.project().inner.as_pin_mut() {
-            Some(inner) => inner
-                .in_context(|body| body.in_span(|body| body.poll_next(cx)))
-                .flatten()
-                .unwrap_or(Poll::Ready(None)),
-            None => Poll::Ready(None),
-        }
+        self.project().inner.poll_in(|body| body.poll_next(cx))
     }
 
     // Only the empty body gives its bytes at once: taking another inner
     // body's bytes would drop the request's frame, which an `Err` (a body
     // that streams after all) would need again. Such a body is polled.
     fn try_into_bytes(self) -> Result<Bytes, Self> {
-        match self.inner {
-            None => Ok(Bytes::new()),
-            Some(_) => Err(self),
+        if self.inner.is_refused() {
+            Ok(Bytes::new())
+        } else {
+            Err(self)
         }
     }
 }

@@ -17,7 +17,9 @@
 //   decision: `Config`, `Decision`, `OnInvalid`; which ID a request runs with
 //   builder:  `CorrelationBuilder`, the options over a `Config`
 //   span:     the request span (`request_span`) and `InSpan`, which enters it
+//   body:     `InRequest`, a response body in its request's frame and span
 
+mod body;
 mod builder;
 mod decision;
 mod request;
@@ -25,6 +27,7 @@ mod span;
 mod trace_context;
 mod trust;
 
+pub(crate) use body::InRequest;
 pub use builder::{CorrelationBuilder, IntoHeaderName};
 pub(crate) use builder::{Integration, sealed};
 pub use decision::OnInvalid;

@@ -9,8 +9,7 @@ use http_body::{Body, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::current::FrameCell;
-use crate::future::Correlated;
-use crate::inbound::{InSpan, MaybeSpan};
+use crate::inbound::{InRequest, MaybeSpan};
 
 pin_project! {
     /// The response body of [`CorrelationService`](super::CorrelationService):
@@ -55,9 +54,8 @@ pin_project! {
     /// # use futures::StreamExt as _;
     /// ```
     pub struct ResponseBody<B> {
-        // `None`: the empty body of a refused request.
         #[pin]
-        inner: Option<Correlated<InSpan<B>>>,
+        inner: InRequest<B>,
     }
 }
 
@@ -65,13 +63,15 @@ impl<B> ResponseBody<B> {
     /// `inner` in the frame the request's handler ran in, and its span.
     pub(crate) fn new(frame: FrameCell, span: MaybeSpan, inner: B) -> Self {
         Self {
-            inner: Some(Correlated::in_frame_of(frame, InSpan::new(inner, span))),
+            inner: InRequest::new(frame, span, inner),
         }
     }
 
     /// The empty body of a request the layer refused.
     pub(crate) fn empty() -> Self {
-        Self { inner: None }
+        Self {
+            inner: InRequest::empty(),
+        }
     }
 
     /// The inner body; `None` for the empty body of a refused request.
@@ -90,10 +90,7 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn get_ref(&self) -> Option<&B> {
-        self.inner
-            .as_ref()
-            .and_then(Correlated::get_ref)
-            .and_then(InSpan::get_ref)
+        self.inner.get_ref()
     }
 
     /// The inner body, mutably; `None` for the empty body of a refused
@@ -114,10 +111,7 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn get_mut(&mut self) -> Option<&mut B> {
-        self.inner
-            .as_mut()
-            .and_then(Correlated::get_mut)
-            .and_then(InSpan::get_mut)
+        self.inner.get_mut()
     }
 
     /// Unwraps the inner body, which no longer runs in the request's
@@ -138,9 +132,7 @@ impl<B> ResponseBody<B> {
     /// # });
     /// ```
     pub fn into_inner(self) -> Option<B> {
-        self.inner
-            .and_then(Correlated::into_inner)
-            .and_then(InSpan::into_inner)
+        self.inner.into_inner()
     }
 }
 
@@ -152,13 +144,7 @@ impl<B: Body> Body for ResponseBody<B> {
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        match self.project().inner.as_pin_mut() {
-            Some(inner) => inner
-                .in_context(|body| body.in_span(|body| body.poll_frame(cx)))
-                .flatten()
-                .unwrap_or(Poll::Ready(None)),
-            None => Poll::Ready(None),
-        }
+        self.project().inner.poll_in(|body| body.poll_frame(cx))
     }
 
     fn is_end_stream(&self) -> bool {
