@@ -3,6 +3,8 @@
 //! plausible bug in `runtime/src/{frame,token,current,guard,slot,key,context}.rs`
 //! would break.
 
+use std::sync::{Arc, Mutex};
+
 use correlated::{CORRELATION_ID, Context};
 
 mod support;
@@ -11,6 +13,22 @@ use support::id;
 correlated::slot! {
     static REGION: String;
     static ATTEMPT: u32;
+    static HELD: Tracked;
+}
+
+/// A slot value whose last clone records its name when it is dropped.
+#[derive(Clone)]
+struct Tracked(Arc<Named>);
+
+struct Named {
+    name: &'static str,
+    dropped: Arc<Mutex<Vec<&'static str>>>,
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        self.dropped.lock().unwrap().push(self.name);
+    }
 }
 
 #[test]
@@ -65,4 +83,57 @@ fn forgetting_one_slots_token_leaves_other_slots_resettable() {
         assert_eq!(ATTEMPT.get(), None);
         assert_eq!(current_text().as_deref(), Some("forgotten"));
     });
+}
+
+/// A value that can never show again is released when the token that buried
+/// it is dropped, not kept until the context ends: a long-lived context (a
+/// websocket session, a worker's loop) that sets and forgets does not hold
+/// on to what its sets replaced.
+#[test]
+fn a_value_buried_beneath_a_forgotten_set_is_dropped_with_its_token() {
+    let dropped = Arc::new(Mutex::new(Vec::new()));
+    let tracked = |name| {
+        Tracked(Arc::new(Named {
+            name,
+            dropped: Arc::clone(&dropped),
+        }))
+    };
+    Context::new().run(|| {
+        drop(HELD.set(tracked("first")));
+        let second = HELD.set(tracked("second"));
+        let third = HELD.set(tracked("third"));
+        // Undone beneath a newer set: its tombstone keeps "first", the value
+        // to restore if "third" were undone too.
+        HELD.reset(second).unwrap();
+        assert!(dropped.lock().unwrap().is_empty());
+        // "third" is now permanent: "first" can never show again.
+        drop(third);
+        assert!(dropped.lock().unwrap().contains(&"first"), "{dropped:?}");
+        assert_eq!(HELD.get().map(|held| held.0.name), Some("third"));
+    });
+}
+
+/// What `{:?}` shows of a token, a guard, a reset error and a slot: what a
+/// user sees in a debugger, in a logged value, or when `reset(..).unwrap()`
+/// panics (the error names its kind, so the panic says why).
+#[test]
+fn tokens_guards_reset_errors_and_slots_show_what_they_are_in_debug_output() {
+    let guard = correlated::scope(id("debugged"));
+    assert!(format!("{guard:?}").starts_with("ScopeGuard"));
+    let token = correlated::set(id("debugged-set"));
+    assert!(format!("{token:?}").starts_with("Token"));
+    correlated::reset(token).unwrap();
+
+    let escaped = Context::current()
+        .with_correlation_id(id("ended"))
+        .run(|| correlated::set(id("escaped")));
+    let error = correlated::reset(escaped).unwrap_err();
+    let shown = format!("{error:?}");
+    assert!(shown.starts_with("ResetError"), "{shown}");
+    assert!(shown.contains("WrongContext"), "{shown}");
+    drop(guard);
+
+    let shown = format!("{REGION:?}");
+    assert!(shown.starts_with("Slot"), "{shown}");
+    assert!(shown.contains(REGION.name()), "{shown}");
 }

@@ -95,6 +95,33 @@ async fn set_inside_a_spawned_correlated_task_never_reaches_other_tasks() {
     assert_eq!(correlated::current(), None);
 }
 
+/// A correlated future is one piece of work wherever it is polled: a set
+/// made in it while one task polled it is still there when another task
+/// finishes it. (Only a set made at a thread's root belongs to the task that
+/// made it.)
+#[tokio::test]
+async fn set_inside_a_correlated_future_follows_it_to_another_task() {
+    let mut future = Box::pin(
+        async {
+            drop(correlated::set(id("set-in-body")));
+            tokio::task::yield_now().await;
+            current_text()
+        }
+        .correlated(id("work")),
+    );
+    // One task polls it once: the set is made, then it yields.
+    let (first, future) = tokio::spawn(async move {
+        let first = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+        (first, future)
+    })
+    .await
+    .unwrap();
+    assert!(first.is_pending());
+    // Another task finishes it.
+    let seen = tokio::spawn(future).await.unwrap();
+    assert_eq!(seen.as_deref(), Some("set-in-body"));
+}
+
 #[tokio::test]
 async fn join_branches_inside_one_scope_share_its_sets() {
     let (left, right) = async {
