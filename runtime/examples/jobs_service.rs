@@ -29,6 +29,8 @@ use correlated::tower::CorrelationLayer;
 mod jobs;
 #[path = "support/json_logs.rs"]
 mod json_logs;
+#[path = "support/nats_connect.rs"]
+mod nats_connect;
 
 use jobs::Order;
 
@@ -71,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let nats = jobs::setting("--nats", "NATS_URL", "nats://127.0.0.1:4222");
 
     let storage = jobs::storage(&redis).await?;
-    let nats = async_nats::connect(nats).await?;
+    let nats = nats_connect::connect(&nats).await?;
     let app = App {
         storage,
         nats,

@@ -19,6 +19,8 @@ use correlated::job;
 mod jobs;
 #[path = "support/json_logs.rs"]
 mod json_logs;
+#[path = "support/nats_connect.rs"]
+mod nats_connect;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -27,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let nats = jobs::setting("--nats", "NATS_URL", "nats://127.0.0.1:4222");
     let policy = job::Policy::new();
 
-    let nats = async_nats::connect(nats).await?;
+    let nats = nats_connect::connect(&nats).await?;
     let subscriber = nats.subscribe(jobs::SUBJECT).await?;
     nats.flush().await?;
     let messages = tokio::spawn(correlated::nats::serve(
