@@ -1,6 +1,7 @@
 //! A load test on loopback: the example service's `/hello` handler behind
 //! correlated's tower layer and annotated with `#[correlated]`, against the
-//! same server with neither. Then an ID check: 10,000 requests started at
+//! same server with the layer alone (the plain handler behind it) and with
+//! neither. Then an ID check: 10,000 requests started at
 //! once, each on its own connection, half of them sending an ID; every ID
 //! must come back distinct, echoed, and seen by the handler.
 //!
@@ -57,22 +58,58 @@ async fn hello_plain() -> String {
     "00000000-0000-0000-0000-000000000000".to_owned()
 }
 
-fn app(correlated: bool) -> Router {
-    if correlated {
-        let layer = CorrelationLayer::builder()
-            .trust("127.0.0.1")
-            .expect("a valid address")
-            .build();
-        Router::new()
-            .route("/hello", get(hello_correlated))
-            .layer(layer)
-    } else {
-        Router::new().route("/hello", get(hello_plain))
+/// The three servers compared: they differ in one thing each.
+#[derive(Clone, Copy, PartialEq)]
+enum Server {
+    /// No layer, the unannotated handler.
+    Plain,
+    /// The layer over the unannotated handler: the layer's own share.
+    Layer,
+    /// The layer over the `#[correlated]` handler, as the example serves it.
+    Correlated,
+}
+
+impl Server {
+    const ALL: [Server; 3] = [Server::Plain, Server::Layer, Server::Correlated];
+
+    fn flag(self) -> &'static str {
+        match self {
+            Server::Plain => "plain",
+            Server::Layer => "layer",
+            Server::Correlated => "correlated",
+        }
+    }
+
+    fn from_flag(flag: &str) -> Option<Server> {
+        Server::ALL.into_iter().find(|server| server.flag() == flag)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Server::Plain => "plain",
+            Server::Layer => "layer only",
+            Server::Correlated => "layer + #[correlated]",
+        }
     }
 }
 
-/// `--serve correlated|plain`: prints the address, serves until killed.
-async fn serve(correlated: bool) -> std::io::Result<()> {
+fn app(server: Server) -> Router {
+    let router = match server {
+        Server::Correlated => Router::new().route("/hello", get(hello_correlated)),
+        Server::Plain | Server::Layer => Router::new().route("/hello", get(hello_plain)),
+    };
+    if server == Server::Plain {
+        return router;
+    }
+    let layer = CorrelationLayer::builder()
+        .trust("127.0.0.1")
+        .expect("a valid address")
+        .build();
+    router.layer(layer)
+}
+
+/// `--serve plain|layer|correlated`: prints the address, serves until killed.
+async fn serve(server: Server) -> std::io::Result<()> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
@@ -81,7 +118,7 @@ async fn serve(correlated: bool) -> std::io::Result<()> {
     println!("{}", listener.local_addr()?);
     axum::serve(
         listener,
-        app(correlated).into_make_service_with_connect_info::<SocketAddr>(),
+        app(server).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
 }
@@ -197,6 +234,43 @@ async fn load(addr: SocketAddr, connections: usize, seconds: u64, max_requests: 
     }
 }
 
+/// Each server's median over the rounds: one round's p99 on a shared 2-core
+/// machine moves by a third from round to round, so only the medians of
+/// several rounds are compared.
+fn print_medians(rounds: &[(Server, Load)]) {
+    fn median(mut values: Vec<f64>) -> f64 {
+        values.sort_by(f64::total_cmp);
+        let mid = values.len() / 2;
+        if values.len().is_multiple_of(2) {
+            (values[mid - 1] + values[mid]) / 2.0
+        } else {
+            values[mid]
+        }
+    }
+    println!(
+        "\n| server (median of {} rounds) | requests/s | p50 µs | p99 µs |\n|---|---|---|---|",
+        rounds.len() / Server::ALL.len()
+    );
+    for server in Server::ALL {
+        let of = |measure: fn(&Load) -> f64| {
+            median(
+                rounds
+                    .iter()
+                    .filter(|(ran, _)| *ran == server)
+                    .map(|(_, load)| measure(load))
+                    .collect(),
+            )
+        };
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} |",
+            server.name(),
+            of(|load| load.requests as f64 / load.elapsed.as_secs_f64()),
+            of(|load| load.p50.as_secs_f64() * 1e6),
+            of(|load| load.p99.as_secs_f64() * 1e6),
+        );
+    }
+}
+
 /// `ids` requests at once, each on a connection of its own (no pooling);
 /// even ones send `load-<n>`. Returns the number of distinct echoed IDs.
 async fn check_ids(addr: SocketAddr, ids: usize) -> Result<usize, String> {
@@ -238,17 +312,14 @@ async fn run(options: Options) -> Result<(), String> {
         "| server | requests | seconds | requests/s | p50 µs | p99 µs | max µs |\n|---|---|---|---|---|---|---|"
     );
     let mut checked = None;
-    // Rounds alternate which server goes first (ABBA...), so neither always
-    // gets the warmer or the quieter slot.
+    let mut rounds: Vec<(Server, Load)> = Vec::new();
+    // Rounds rotate which server goes first, so none always gets the warmer
+    // or the quieter slot.
     for round in 0..options.rounds {
-        let order = if round % 2 == 0 {
-            [false, true]
-        } else {
-            [true, false]
-        };
-        for correlated in order {
-            let mode = if correlated { "correlated" } else { "plain" };
-            let child = ServerChild::spawn(&["--serve", mode])?;
+        let mut order = Server::ALL;
+        order.rotate_left(round % Server::ALL.len());
+        for server in order {
+            let child = ServerChild::spawn(&["--serve", server.flag()])?;
             let addr = child.addr();
             // Warm-up: connections, allocator, caches.
             load(addr, options.connections, 1, options.max_requests).await;
@@ -259,13 +330,9 @@ async fn run(options: Options) -> Result<(), String> {
                 options.max_requests,
             )
             .await;
-            let name = if correlated {
-                "layer + #[correlated]"
-            } else {
-                "plain"
-            };
             println!(
-                "| {name} (round {}) | {} | {:.1} | {:.0} | {} | {} | {} |",
+                "| {} (round {}) | {} | {:.1} | {:.0} | {} | {} | {} |",
+                server.name(),
                 round + 1,
                 result.requests,
                 result.elapsed.as_secs_f64(),
@@ -274,7 +341,7 @@ async fn run(options: Options) -> Result<(), String> {
                 result.p99.as_micros(),
                 result.max.as_micros(),
             );
-            if correlated && checked.is_none() {
+            if server == Server::Correlated && checked.is_none() {
                 let within = Duration::from_secs(120);
                 checked = Some(
                     tokio::time::timeout(within, check_ids(addr, options.ids))
@@ -283,8 +350,10 @@ async fn run(options: Options) -> Result<(), String> {
                 );
             }
             child.stop()?;
+            rounds.push((server, result));
         }
     }
+    print_medians(&rounds);
     match checked {
         Some(Ok(Ok(distinct))) => {
             println!(
@@ -304,7 +373,11 @@ fn main() -> ExitCode {
     if let [flag, mode] = args.as_slice()
         && flag == "--serve"
     {
-        return match runtime.block_on(serve(mode == "correlated")) {
+        let Some(server) = Server::from_flag(mode) else {
+            eprintln!("load --serve: `{mode}` is none of plain, layer, correlated");
+            return ExitCode::FAILURE;
+        };
+        return match runtime.block_on(serve(server)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("load --serve: {error}");

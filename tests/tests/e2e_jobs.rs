@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,9 @@ enum Step {
 struct Process {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Set once the child's stdout is closed: it has exited (or closed its
+    /// output), and no further line will come.
+    closed: Arc<AtomicBool>,
 }
 
 impl Process {
@@ -77,7 +81,9 @@ impl Process {
             .unwrap_or_else(|error| panic!("start {binary}: {error}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(AtomicBool::new(false));
         let sink = Arc::clone(&lines);
+        let eof = Arc::clone(&closed);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
@@ -85,8 +91,13 @@ impl Process {
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(line);
             }
+            eof.store(true, Ordering::Release);
         });
-        Process { child, lines }
+        Process {
+            child,
+            lines,
+            closed,
+        }
     }
 
     fn service(redis: &Server, nats: &Server) -> (Process, SocketAddr) {
@@ -139,9 +150,17 @@ impl Process {
     fn wait_for(&self, found: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
         loop {
+            // Read the flag before the lines: every line was pushed before
+            // it was set, so a miss after a set flag is final.
+            let closed = self.closed.load(Ordering::Acquire);
             if let Some(line) = self.json().into_iter().find(|line| found(line)) {
                 return line;
             }
+            assert!(
+                !closed,
+                "the process closed its output (exited) before such a line:\n{}",
+                self.lines().join("\n")
+            );
             assert!(
                 start.elapsed() < PATIENCE,
                 "no such line in:\n{}",
