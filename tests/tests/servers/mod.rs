@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test file uses some of the helpers
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -61,28 +62,74 @@ impl Server {
     /// Starts `nats-server` on a free loopback port.
     pub(crate) fn nats() -> Server {
         let port = free_port();
+        // A name of its own, so that the readiness check knows it reached
+        // this server and not another one on a reused port.
+        let name = format!("correlated-test-{}-{port}", std::process::id());
         let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-n", &name])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start nats-server (Debian: apt-get install nats-server)");
-        Server::ready(child, port, None)
+        Server::ready(child, port, None, |stream| nats_answers(stream, &name))
     }
 
-    fn ready(child: Child, port: u16, dir: Option<PathBuf>) -> Server {
-        let server = Server { child, port, dir };
+    /// Waits until the server answers its own protocol's ping: an open port
+    /// alone is not enough (a CI run saw nats-server reset the first client
+    /// connection made right after its port opened).
+    fn ready(
+        child: Child,
+        port: u16,
+        dir: Option<PathBuf>,
+        answers: impl Fn(&mut TcpStream) -> std::io::Result<bool>,
+    ) -> Server {
+        let mut server = Server { child, port, dir };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let start = Instant::now();
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        loop {
+            let answered = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).and_then(
+                |mut stream| {
+                    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+                    answers(&mut stream)
+                },
+            );
+            if matches!(answered, Ok(true)) {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("the server for port {port} exited before it was ready: {status}");
+            }
             assert!(
                 start.elapsed() < STARTUP,
-                "the server on port {port} did not start"
+                "the server on port {port} did not become ready: {answered:?}"
             );
             thread::sleep(Duration::from_millis(20));
         }
-        server
     }
+}
+
+/// One line of a text protocol, without its `\r\n`.
+fn read_line(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line)?;
+    Ok(line.trim_end().to_owned())
+}
+
+/// NATS: the greeting names this server, and a ping is answered.
+fn nats_answers(stream: &mut TcpStream, name: &str) -> std::io::Result<bool> {
+    let info = read_line(stream)?;
+    if !info.starts_with("INFO ") || !info.contains(&format!("\"server_name\":\"{name}\"")) {
+        return Ok(false);
+    }
+    stream.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")?;
+    Ok(read_line(stream)? == "PONG")
+}
+
+/// Redis: a ping is answered (not `-LOADING` while the append-only file is
+/// read back after a restart).
+fn redis_answers(stream: &mut TcpStream) -> std::io::Result<bool> {
+    stream.write_all(b"PING\r\n")?;
+    Ok(read_line(stream)? == "+PONG")
 }
 
 fn start_redis(port: u16, dir: PathBuf) -> Server {
@@ -102,7 +149,7 @@ fn start_redis(port: u16, dir: PathBuf) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start redis-server (Debian: apt-get install redis-server)");
-    Server::ready(child, port, Some(dir))
+    Server::ready(child, port, Some(dir), redis_answers)
 }
 
 impl Drop for Server {
