@@ -137,3 +137,43 @@ fn tokens_guards_reset_errors_and_slots_show_what_they_are_in_debug_output() {
     assert!(shown.starts_with("Slot"), "{shown}");
     assert!(shown.contains(REGION.name()), "{shown}");
 }
+
+#[test]
+fn a_correlated_future_hands_out_its_inner_future_until_it_completes() {
+    use std::pin::pin;
+
+    use correlated::Correlate;
+    use futures::{Stream, StreamExt};
+
+    // `get_mut` reaches the stream itself: what is done through it shows in
+    // the items that follow.
+    let mut stream = futures::stream::iter(vec![1, 2, 3]).correlated(id("inner-stream"));
+    let shown = format!("{stream:?}");
+    assert!(shown.starts_with("Correlated"), "{shown}");
+    assert!(shown.contains("inner"), "{shown}");
+    assert_eq!(
+        stream.get_mut().map(|inner| inner.size_hint()),
+        Some((3, Some(3)))
+    );
+    let first = futures::executor::block_on(stream.get_mut().expect("not finished").next());
+    assert_eq!(first, Some(1));
+    // The wrapper reports the stream's own size hint.
+    assert_eq!(Stream::size_hint(&stream), (2, Some(2)));
+    let rest: Vec<_> = futures::executor::block_on(stream.collect());
+    assert_eq!(rest, [2, 3]);
+
+    // `get_pin_mut` too, pinned; a completed future has nothing to hand out.
+    let mut future = pin!(async { current_text() }.correlated(id("inner-future")));
+    assert!(future.as_mut().get_pin_mut().is_some());
+    let seen = futures::executor::block_on(future.as_mut());
+    assert_eq!(seen.as_deref(), Some("inner-future"));
+    assert!(future.as_mut().get_pin_mut().is_none());
+    assert!(future.get_ref().is_none());
+
+    // `into_inner` gives the future back without its context.
+    let plain = async { current_text() }
+        .correlated(id("left-behind"))
+        .into_inner()
+        .expect("not polled yet");
+    assert_eq!(futures::executor::block_on(plain), None);
+}

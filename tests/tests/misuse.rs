@@ -332,6 +332,20 @@ fn leak_report_names_the_slot_and_says_how_to_fix_it() {
             "names the slot: {stderr}"
         );
         assert!(stderr.contains("Fix"), "says how to fix it: {stderr}");
+        // Who set it and who ran into it: two different tasks.
+        let task_after = |prefix: &str| {
+            let rest = &stderr[stderr.find(prefix)? + prefix.len()..];
+            let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+            (!digits.is_empty()).then(|| digits.to_owned())
+        };
+        let setter = task_after("at the root of tokio task ");
+        let viewer = task_after("when tokio task ");
+        assert!(setter.is_some(), "names the task that set it: {stderr}");
+        assert!(
+            viewer.is_some(),
+            "names the task that ran into it: {stderr}"
+        );
+        assert_ne!(setter, viewer, "{stderr}");
     } else {
         assert!(
             !stderr.contains("CORRELATION_ID"),
