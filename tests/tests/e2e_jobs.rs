@@ -270,9 +270,8 @@ fn hostile_values() -> Vec<String> {
 /// Pushes order jobs with hostile metadata straight into Redis, and NATS
 /// messages with hostile headers, for `n` from `first` on.
 async fn send_hostile(redis: &Server, nats: &Server, first: u64) -> usize {
-    let conn = apalis_redis::connect(redis.redis_url()).await.unwrap();
-    let mut storage =
-        RedisStorage::<Order>::new(conn).with_config(Config::default().queue("orders"));
+    let mut storage = RedisStorage::<Order>::new(redis.redis_connection().await)
+        .with_config(Config::default().queue("orders"));
     let client = async_nats::connect(nats.nats_url()).await.unwrap();
     let hostile = hostile_values();
     for (i, value) in hostile.iter().enumerate() {

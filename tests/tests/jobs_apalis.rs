@@ -165,10 +165,7 @@ impl Drop for Harness {
 }
 
 async fn storage(redis: &Server) -> RedisStorage<Work> {
-    let conn = apalis_redis::connect(redis.redis_url())
-        .await
-        .expect("connect to Redis");
-    RedisStorage::new(conn).with_config(
+    RedisStorage::new(redis.redis_connection().await).with_config(
         Config::default()
             .queue("work")
             // Each heartbeat also looks for rescheduled (retried) tasks.
@@ -195,7 +192,11 @@ async fn harness() -> Harness {
         .build(run_work);
     let worker = tokio::spawn(
         async move {
-            let _ = worker.run().await;
+            // A worker that stops early fails the test at its next `next`;
+            // this says why.
+            if let Err(error) = worker.run().await {
+                eprintln!("the worker stopped: {error}");
+            }
         }
         .correlated(CorrelationId::parse("worker-1").unwrap()),
     );

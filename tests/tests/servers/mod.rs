@@ -50,6 +50,21 @@ impl Server {
         start_redis(free_port(), dir)
     }
 
+    /// A connection to this Redis for apalis's storage. Like
+    /// `apalis_redis::connect`, but patient: the servers here fsync every
+    /// write, and on a loaded machine a reply can take longer than the
+    /// client's default 500 ms, which stops a worker with "timed out".
+    pub(crate) async fn redis_connection(&self) -> redis::aio::ConnectionManager {
+        let patient = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(STARTUP))
+            .set_response_timeout(Some(STARTUP));
+        redis::Client::open(self.redis_url())
+            .expect("a Redis URL")
+            .get_connection_manager_with_config(patient)
+            .await
+            .expect("connect to Redis")
+    }
+
     /// Kills Redis and starts it again on the same port and data directory.
     pub(crate) fn restart_redis(mut self) -> Server {
         let port = self.port;
