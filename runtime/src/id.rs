@@ -332,6 +332,47 @@ mod generate {
             | (0b10 << 62)
             | (random & RAND_B)
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// IDs left before this thread's generator takes a new key.
+        fn left() -> u32 {
+            GENERATOR.with(|cell| cell.borrow().as_ref().map_or(0, |generator| generator.left))
+        }
+
+        #[test]
+        // 65,536 IDs; no `unsafe` code is involved, so not worth Miri's time.
+        #[cfg_attr(miri, ignore)]
+        fn a_threads_generator_takes_a_new_key_after_its_quota_of_ids() {
+            // On a thread of its own, so that the count starts from a new
+            // generator.
+            std::thread::spawn(|| {
+                random_bits();
+                assert_eq!(left(), RESEED_AFTER - 1);
+                random_bits();
+                assert_eq!(left(), RESEED_AFTER - 2, "the key is kept between IDs");
+                for _ in 2..RESEED_AFTER {
+                    random_bits();
+                }
+                assert_eq!(left(), 0);
+                let before = GENERATOR.with(|cell| {
+                    let generator = cell.borrow();
+                    generator.as_ref().map(|generator| generator.rng.get_seed())
+                });
+                random_bits();
+                assert_eq!(left(), RESEED_AFTER - 1, "a new key after the quota");
+                let after = GENERATOR.with(|cell| {
+                    let generator = cell.borrow();
+                    generator.as_ref().map(|generator| generator.rng.get_seed())
+                });
+                assert_ne!(before, after, "the new key comes from the OS");
+            })
+            .join()
+            .unwrap();
+        }
+    }
 }
 
 /// The text of an inline ID.

@@ -371,3 +371,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_kind_of_id_source_gives_its_id() {
+    let uuid = uuid::Uuid::now_v7();
+    let from_uuid = CorrelationId::from(uuid);
+    assert_eq!(from_uuid.as_str(), uuid.hyphenated().to_string());
+    assert_eq!(uuid.into_correlation_id().as_ref(), Some(&from_uuid));
+    assert_eq!((&uuid).into_correlation_id().as_ref(), Some(&from_uuid));
+
+    let text = String::from("source-1");
+    assert_eq!((&text).into_correlation_id().unwrap(), "source-1");
+    assert_eq!(text.clone().into_correlation_id().unwrap(), "source-1");
+    assert_eq!(text.as_str().into_correlation_id().unwrap(), "source-1");
+    assert!((&String::from("bad value")).into_correlation_id().is_none());
+}
