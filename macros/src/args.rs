@@ -475,6 +475,19 @@ mod tests {
     }
 
     #[test]
+    fn a_short_name_three_edits_from_every_argument_is_taken_for_a_slot() {
+        assert_eq!(edit_distance("job", "id"), 3);
+        assert_eq!(edit_distance("job", ""), 3);
+        assert_eq!(
+            errors(quote!(job = 1)),
+            [
+                "unknown argument `job`; a slot binding names an upper-case slot \
+              (`JOB = ...`) or a path (`self::job = ...`)"
+            ]
+        );
+    }
+
+    #[test]
     fn slot_names_are_upper_case() {
         assert!(is_slot_name("USER_ID"));
         assert!(is_slot_name("A1"));

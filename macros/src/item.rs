@@ -370,6 +370,23 @@ mod tests {
             ))
             .contains("as its last expression")
         );
+        // An `async` block handed to anything but `Box::pin` is not the future
+        // returned: the scope would follow the wrong one.
+        for tail in [
+            quote!(with_timeout(async {})),
+            quote!(pin(async {})),
+            quote!(Box::new(async {})),
+        ] {
+            assert!(
+                error(quote!(
+                    fn f() -> impl Future<Output = ()> {
+                        #tail
+                    }
+                ))
+                .contains("as its last expression"),
+                "{tail}"
+            );
+        }
         assert!(
             error(quote!(
                 fn f(x: bool) -> BoxFuture<'static, ()> {
@@ -398,6 +415,16 @@ mod tests {
             Pin<Box<dyn Future<Output = u8> + Send + 'a>>
         )));
         assert!(is_future(&parse_quote!(futures::future::BoxFuture<'a, u8>)));
+        // Parenthesised, and as a `macro_rules!` `$ty:ty` hands it on:
+        // wrapped in a group without delimiters.
+        assert!(is_future(&parse_quote!((impl Future<Output = u8>))));
+        let grouped = proc_macro2::Group::new(
+            proc_macro2::Delimiter::None,
+            quote!(impl Future<Output = u8>),
+        );
+        let grouped: Type = syn::parse2(grouped.into_token_stream()).unwrap();
+        assert!(matches!(grouped, Type::Group(_)));
+        assert!(is_future(&grouped));
         assert!(!is_future(&parse_quote!(Pin<Box<u8>>)));
         assert!(!is_future(&parse_quote!(impl Iterator<Item = u8>)));
     }
@@ -405,6 +432,8 @@ mod tests {
     #[test]
     fn impl_trait_is_found_anywhere_in_a_type() {
         assert!(contains_impl_trait(&parse_quote!(Result<impl Display, E>)));
+        assert!(contains_impl_trait(&parse_quote!((u8, impl Display))));
+        assert!(contains_impl_trait(&parse_quote!([impl Display; 2])));
         assert!(!contains_impl_trait(&parse_quote!(
             Result<Box<dyn Display>, E>
         )));

@@ -313,6 +313,29 @@ mod tests {
     }
 
     #[test]
+    fn inject_says_when_it_stored_the_id() {
+        let _guard = crate::scope(CorrelationId::parse("ours").unwrap());
+        let mut headers = HashMap::new();
+        assert!(inject(&mut headers));
+        assert_eq!(headers[KEY], "ours");
+        assert!(inject_named(&mut headers, "other-key"));
+        assert_eq!(headers["other-key"], "ours");
+        // Stored once: the second call finds the entry and says so.
+        assert!(!inject_named(&mut headers, "other-key"));
+    }
+
+    #[test]
+    fn a_btree_map_carries_the_id_both_ways() {
+        let mut headers = BTreeMap::new();
+        let _guard = crate::scope(CorrelationId::parse("sorted-1").unwrap());
+        assert!(inject(&mut headers));
+        assert_eq!(headers.get(KEY).map(String::as_str), Some("sorted-1"));
+        assert_eq!(extract(&headers).unwrap(), "sorted-1");
+        assert!(!inject(&mut headers), "an entry already there wins");
+        assert_eq!(extract_named(&headers, "missing"), None);
+    }
+
+    #[test]
     fn extract_rejects_what_fails_the_floor() {
         for bad in ["", " ", "a b", "line\nbreak", "caf\u{e9}", &"x".repeat(600)] {
             assert_eq!(extract(&map(&[(KEY, bad)])), None, "{bad:?}");

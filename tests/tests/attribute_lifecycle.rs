@@ -221,6 +221,34 @@ async fn on_panic_in_an_async_task_the_id_is_cleaned_up() {
     assert_no_misuse_reported();
 }
 
+// `-> !`: the body can only panic (or exit); the attribute must accept the
+// never type, which cannot be named where other return types are.
+#[correlated(id = "diverges")]
+async fn async_diverges(probe: Probe) -> ! {
+    let _local = probe.on_drop();
+    yields(1).await;
+    probe.record("entered");
+    panic!("this handler never returns");
+}
+
+#[tokio::test]
+async fn a_handler_returning_never_panics_in_its_context_and_cleans_up() {
+    let probe = Probe::default();
+    let error = tokio::spawn(async_diverges(probe.clone()))
+        .await
+        .unwrap_err();
+    assert!(error.is_panic());
+    assert_eq!(correlated::current(), None);
+    assert_eq!(
+        probe.events(),
+        [
+            ("entered", Some(id("diverges"))),
+            ("dropped", Some(id("diverges"))),
+        ]
+    );
+    assert_no_misuse_reported();
+}
+
 #[correlated(id = name)]
 async fn never_finishes(name: &'static str, probe: Probe) {
     let _local = probe.on_drop();
