@@ -337,9 +337,14 @@ mod generate {
     mod tests {
         use super::*;
 
+        /// Reads this thread's generator, if it has made one.
+        fn read<T>(part: impl FnOnce(&ThreadGenerator) -> T) -> Option<T> {
+            GENERATOR.with(|cell| cell.borrow().as_ref().map(part))
+        }
+
         /// IDs left before this thread's generator takes a new key.
         fn left() -> u32 {
-            GENERATOR.with(|cell| cell.borrow().as_ref().map_or(0, |generator| generator.left))
+            read(|generator| generator.left).unwrap_or(0)
         }
 
         #[test]
@@ -357,16 +362,11 @@ mod generate {
                     random_bits();
                 }
                 assert_eq!(left(), 0);
-                let before = GENERATOR.with(|cell| {
-                    let generator = cell.borrow();
-                    generator.as_ref().map(|generator| generator.rng.get_seed())
-                });
+                let key = || read(|generator| generator.rng.get_seed());
+                let before = key();
                 random_bits();
                 assert_eq!(left(), RESEED_AFTER - 1, "a new key after the quota");
-                let after = GENERATOR.with(|cell| {
-                    let generator = cell.borrow();
-                    generator.as_ref().map(|generator| generator.rng.get_seed())
-                });
+                let after = key();
                 assert_ne!(before, after, "the new key comes from the OS");
             })
             .join()
